@@ -1,0 +1,137 @@
+"""Assemble a running sidecar from validated settings.
+
+:func:`build_engine` and :func:`build_pipeline` turn :class:`~sidecar.config.Settings`
+into stages; :class:`Sidecar` adds the HTTP server (/metrics, /healthz, /readyz)
+and runs until stopped, or until finite sources are drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Gauge
+
+from . import __version__
+from .config import Settings
+from .http import HttpServer, add_health_routes, add_metrics_routes
+from .pipeline import Pipeline
+from .sampling import Sampler
+from .scorers.engine import ScoringEngine
+from .scorers.heuristics import HeuristicSuite
+from .scorers.heuristics.registry import METRICS
+from .sinks.jsonl import JsonlDeadLetterSink, JsonlEventSink
+from .sinks.prometheus import PrometheusSink
+from .sources.file import FileSource
+from .stages import DeadLetterSink, Sink, Source
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings) -> ScoringEngine:
+    """The scoring hot path configured from settings."""
+    return ScoringEngine(
+        HeuristicSuite(settings.heuristics),
+        Sampler(settings.sampling),
+        max_record_bytes=settings.pipeline.max_record_bytes,
+    )
+
+
+def build_sources(settings: Settings) -> list[Source]:
+    """One source per configured URI."""
+    return [
+        FileSource(spec, batch_size=settings.pipeline.batch_size, follow=settings.follow)
+        for spec in settings.source_specs()
+    ]
+
+
+def build_pipeline(
+    settings: Settings,
+    registry: CollectorRegistry,
+    *,
+    sources: Sequence[Source] | None = None,
+    sinks: Sequence[Sink] | None = None,
+    dead_letters: DeadLetterSink | None = None,
+) -> Pipeline:
+    """The pipeline from settings; callers may pass stages of their own instead."""
+    if sinks is None:
+        built: list[Sink] = [
+            PrometheusSink(
+                registry,
+                max_label_values=settings.http.max_label_values,
+                metric_kinds={name: spec.kind for name, spec in METRICS.items()},
+            )
+        ]
+        events = settings.events_spec()
+        if events is not None:
+            built.append(JsonlEventSink(events))
+        sinks = built
+    return Pipeline(
+        sources=build_sources(settings) if sources is None else sources,
+        sinks=sinks,
+        dead_letters=dead_letters or JsonlDeadLetterSink(settings.dead_letter_spec()),
+        engine=build_engine(settings),
+        registry=registry,
+        settings=settings.pipeline,
+    )
+
+
+class Sidecar:
+    """The long-running service: pipeline plus HTTP endpoints."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or CollectorRegistry()
+        info = Gauge(
+            "rag_sidecar_build_info",
+            "Version of the running sidecar (value is always 1).",
+            ("version", "scorer_version"),
+            registry=self.registry,
+        )
+        self.pipeline = build_pipeline(settings, self.registry)
+        info.labels(__version__, self.pipeline.engine.version).set(1)
+        self.http = HttpServer(settings.http.host, settings.http.port)
+        add_metrics_routes(self.http, self.registry)
+        add_health_routes(self.http, ready=lambda: self.pipeline.ready, health=self.pipeline.health)
+
+    async def run(self, *, exit_when_done: bool = False, stop: asyncio.Event | None = None) -> int:
+        """Run until SIGTERM/SIGINT (or ``stop``), or until drained with ``exit_when_done``.
+
+        Returns the process exit code: 0 after a clean drain, 1 if the pipeline failed.
+        """
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await self.http.start()
+        log.info("http listening", extra={"fields": {"port": self.http.bound_port}})
+        try:
+            await self.pipeline.start()
+            stopped = asyncio.ensure_future(stop.wait())
+            drained = asyncio.ensure_future(self.pipeline.drained())
+            try:
+                await asyncio.wait({stopped, drained}, return_when=asyncio.FIRST_COMPLETED)
+                if drained.done() and drained.result():
+                    log.info("sources drained", extra={"fields": {}})
+                    self.on_drained()
+                    if not exit_when_done:
+                        failed = asyncio.ensure_future(self.pipeline.failed.wait())
+                        await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+                        failed.cancel()
+            finally:
+                stopped.cancel()
+                drained.cancel()
+        finally:
+            await self.pipeline.aclose()
+            await self.http.aclose()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        return 1 if self.pipeline.failure is not None else 0
+
+    def on_drained(self) -> None:
+        """Hook called once finite sources are drained (the CLI prints a summary)."""

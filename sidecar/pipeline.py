@@ -1,0 +1,351 @@
+"""The only place where stages are wired together.
+
+::
+
+    sources ──emit──▶ [score queue] ──▶ scoring ──▶ [write queue] ──▶ sinks ──▶ Batch.done
+
+* Both queues are bounded (``pipeline.queue_size`` batches). At the score queue
+  the overflow policy applies: ``block`` makes ``emit`` wait (backpressure to
+  the source), ``drop`` discards the batch, counts it and reports it undone.
+  The write queue always blocks: scored results are never dropped.
+* A batch is acknowledged (``Batch.done(True)``) only after every sink and the
+  dead-letter sink have written it: at-least-once.
+* Sink errors: :class:`~sidecar.errors.RetryableError` is retried with capped
+  exponential backoff (honouring ``retry_after``); a
+  :class:`~sidecar.errors.PermanentError` fails the pipeline, nothing further is
+  acknowledged and the process exits non-zero so it restarts from the last ack.
+* Lifecycle: sinks start first and sources last; shutdown stops sources, drains
+  the queues (bounded by ``drain_timeout_s``), then flushes and closes sinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .config import PipelineSettings
+from .errors import PermanentError, RetryableError
+from .scorers.engine import ScoringEngine
+from .stages import Batch, DeadLetter, DeadLetterSink, Result, Sink, Source
+
+log = logging.getLogger(__name__)
+
+_BACKOFF_START = 0.1
+_BACKOFF_MAX = 10.0
+
+
+@dataclass(slots=True)
+class StageState:
+    """Progress bookkeeping of one internal stage, for /healthz and metrics."""
+
+    name: str
+    queue: asyncio.Queue[Any]
+    busy_since: float | None = None
+    last_progress: float = field(default_factory=time.monotonic)
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds this stage has held work without finishing it (0 when idle)."""
+        if self.busy_since is not None:
+            return now - self.busy_since
+        if self.queue.qsize() > 0:
+            return now - self.last_progress
+        return 0.0
+
+
+class _QueueCollector(Collector):
+    def __init__(self, stages: Sequence[StageState]) -> None:
+        self._stages = stages
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily(
+            "rag_sidecar_queue_depth", "Batches waiting in front of a stage.", labels=["stage"]
+        )
+        cap = GaugeMetricFamily(
+            "rag_sidecar_queue_capacity", "Capacity of a stage's queue.", labels=["stage"]
+        )
+        for st in self._stages:
+            depth.add_metric([st.name], st.queue.qsize())
+            cap.add_metric([st.name], st.queue.maxsize)
+        yield depth
+        yield cap
+
+
+class PipelineMetrics:
+    """The pipeline's own metrics (throughput, dead letters, drops, sink errors)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.traces = Counter(
+            "rag_sidecar_traces",
+            "Records processed, by source and outcome (scored, invalid, dropped).",
+            ("source", "outcome"),
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "rag_sidecar_dead_letters",
+            "Records sent to the dead-letter sink, by reason.",
+            ("reason",),
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "rag_sidecar_queue_dropped",
+            "Records dropped because a stage's queue was full (overflow=drop).",
+            ("stage",),
+            registry=registry,
+        )
+        self.sink_errors = Counter(
+            "rag_sidecar_sink_errors",
+            "Sink write failures, by sink and kind (retryable, permanent).",
+            ("sink", "kind"),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "rag_sidecar_processing_seconds",
+            "From a record's arrival to its results being written.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+
+
+@dataclass(slots=True)
+class _Scored:
+    batch: Batch
+    results: list[Result]
+    letters: list[DeadLetter]
+
+
+class Pipeline:
+    """Runs sources → scoring → sinks with bounded queues and ordered lifecycle."""
+
+    def __init__(
+        self,
+        *,
+        sources: Sequence[Source],
+        sinks: Sequence[Sink],
+        dead_letters: DeadLetterSink,
+        engine: ScoringEngine,
+        registry: CollectorRegistry,
+        settings: PipelineSettings,
+    ) -> None:
+        self.sources = list(sources)
+        self.sinks = list(sinks)
+        self.dead_letters = dead_letters
+        self.engine = engine
+        self.settings = settings
+        self.metrics = PipelineMetrics(registry)
+        self._score_q: asyncio.Queue[Batch] = asyncio.Queue(settings.queue_size)
+        self._write_q: asyncio.Queue[_Scored] = asyncio.Queue(settings.queue_size)
+        self.stages = [StageState("score", self._score_q), StageState("write", self._write_q)]
+        registry.register(_QueueCollector(self.stages))
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started_sinks: list[Sink | DeadLetterSink] = []
+        self.ready = False
+        self.failed = asyncio.Event()
+        self.failure: BaseException | None = None
+        self._closing = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start sinks, then the internal stages, then sources."""
+        stages: list[Sink | DeadLetterSink] = [*self.sinks, self.dead_letters]
+        for sink in stages:
+            await sink.start()
+            self._started_sinks.append(sink)
+        self._tasks = [
+            asyncio.create_task(self._score_loop(), name="stage:score"),
+            asyncio.create_task(self._write_loop(), name="stage:write"),
+        ]
+        for task in self._tasks:
+            task.add_done_callback(self._on_task_done)
+        for source in self.sources:
+            await source.start(self._emit)
+        self.ready = True
+        log.info(
+            "pipeline started",
+            extra={
+                "fields": {
+                    "sources": [s.name for s in self.sources],
+                    "sinks": [s.name for s in self.sinks],
+                    "scorer_version": self.engine.version,
+                }
+            },
+        )
+
+    async def drained(self) -> bool:
+        """Wait until every source is exhausted and its batches written, or the pipeline fails.
+
+        Returns True when drained, False when the pipeline failed first.
+        """
+        drained: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.gather(*(s.drained() for s in self.sources))
+        )
+        failed: asyncio.Future[Any] = asyncio.ensure_future(self.failed.wait())
+        try:
+            await asyncio.wait({drained, failed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drained.cancel()
+            failed.cancel()
+            await asyncio.gather(drained, failed, return_exceptions=True)
+        return self.failure is None
+
+    async def aclose(self) -> None:
+        """Stop sources, drain queues within the drain timeout, close sinks."""
+        self._closing = True
+        self.ready = False
+        for source in reversed(self.sources):
+            await source.aclose()
+        if self.failure is None:
+            try:
+                async with asyncio.timeout(self.settings.drain_timeout_s):
+                    await self._score_q.join()
+                    await self._write_q.join()
+            except TimeoutError:
+                log.warning(
+                    "drain timed out; unwritten batches stay unacknowledged",
+                    extra={"fields": {"pending": self._score_q.qsize() + self._write_q.qsize()}},
+                )
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # failures already recorded
+        for sink in reversed(self._started_sinks):
+            try:
+                await sink.aclose()
+            except Exception:
+                log.exception("sink close failed", extra={"fields": {"sink": sink.name}})
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+            log.error(
+                "pipeline failed",
+                extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}},
+                exc_info=not isinstance(exc, PermanentError),
+            )
+        self.ready = False
+        self.failed.set()
+
+    # ---------------------------------------------------------------------- health
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, details): unhealthy when failed or a stage is stalled."""
+        now = time.monotonic()
+        stalled = {
+            st.name: round(st.stalled_for(now), 1)
+            for st in self.stages
+            if st.stalled_for(now) > self.settings.stall_timeout_s
+        }
+        ok = self.failure is None and not stalled
+        detail: dict[str, Any] = {
+            "queues": {st.name: st.queue.qsize() for st in self.stages},
+        }
+        if stalled:
+            detail["stalled"] = stalled
+        if self.failure is not None:
+            detail["failure"] = f"{type(self.failure).__name__}: {self.failure}"
+        return ok, detail
+
+    # ---------------------------------------------------------------------- stages
+
+    async def _emit(self, batch: Batch) -> None:
+        if self.failure is not None:
+            batch.done(False)
+            return
+        if self.settings.overflow == "drop" and self._score_q.full():
+            n = len(batch.records)
+            self.metrics.dropped.labels("score").inc(n)
+            self.metrics.traces.labels(batch.source, "dropped").inc(n)
+            batch.done(False)
+            return
+        await self._score_q.put(batch)
+
+    async def _score_loop(self) -> None:
+        state = self.stages[0]
+        process = self.engine.process
+        while True:
+            batch = await self._score_q.get()
+            state.busy_since = time.monotonic()
+            try:
+                results: list[Result] = []
+                letters: list[DeadLetter] = []
+                source = batch.source
+                for record in batch.records:
+                    out = process(record, source)
+                    if isinstance(out, Result):
+                        results.append(out)
+                    else:
+                        letters.append(out)
+                await self._write_q.put(_Scored(batch, results, letters))
+            finally:
+                state.busy_since = None
+                state.last_progress = time.monotonic()
+                self._score_q.task_done()
+
+    async def _write_loop(self) -> None:
+        state = self.stages[1]
+        m = self.metrics
+        while True:
+            item = await self._write_q.get()
+            state.busy_since = time.monotonic()
+            try:
+                results, letters = item.results, item.letters
+                writes = [
+                    self._retrying(s.name, functools.partial(s.write, results)) for s in self.sinks
+                ]
+                if letters:
+                    dlq = self.dead_letters
+                    writes.append(
+                        self._retrying(
+                            f"dead_letter:{dlq.name}", functools.partial(dlq.write, letters)
+                        )
+                    )
+                await asyncio.gather(*writes)
+                source = item.batch.source
+                if item.results:
+                    m.traces.labels(source, "scored").inc(len(item.results))
+                if item.letters:
+                    m.traces.labels(source, "invalid").inc(len(item.letters))
+                    for letter in item.letters:
+                        m.dead_letters.labels(letter.reason).inc()
+                if item.batch.records:
+                    m.latency.observe(time.time() - item.batch.records[0].arrival)
+                item.batch.done(True)
+            finally:
+                state.busy_since = None
+                state.last_progress = time.monotonic()
+                self._write_q.task_done()
+
+    async def _retrying(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
+        """Run a sink write, retrying retryable errors with capped exponential backoff."""
+        delay = _BACKOFF_START
+        while True:
+            try:
+                await write()
+                return
+            except RetryableError as exc:
+                self.metrics.sink_errors.labels(name, "retryable").inc()
+                wait = min(exc.retry_after if exc.retry_after is not None else delay, _BACKOFF_MAX)
+                log.warning(
+                    "sink write failed; retrying",
+                    extra={"fields": {"sink": name, "error": str(exc), "retry_in_s": wait}},
+                )
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, _BACKOFF_MAX)
+            except PermanentError:
+                self.metrics.sink_errors.labels(name, "permanent").inc()
+                raise

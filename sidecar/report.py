@@ -1,0 +1,365 @@
+"""The batch report of ``rag-sidecar score``: a streamed CSV and a Markdown summary.
+
+``report.csv`` gets one row per scored trace as it arrives. ``report.md`` is
+rendered at :meth:`ReportBuilder.close` from bounded aggregates only:
+
+* per (app, model, prompt_version) group and metric, a running mean and sample
+  variance (Welford) with min and max: exact and O(1) per metric, no quantiles;
+* per group, flag, sampling and feedback counts (the flags table's "top app" is
+  derived from the per-group flag counts);
+* the ``worst_n`` lowest traces on one metric, kept in a bounded heap holding
+  pre-truncated snippets.
+
+Memory grows with the number of label groups, metrics and flags, never with the
+number of traces. Non-finite scores are written to the CSV but left out of the
+aggregates and of the worst-traces list. All numbers use fixed decimals and all
+lists are sorted, so the same input always yields byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Self
+
+import orjson
+
+from .events import ScoredEvent
+from .trace import Trace
+
+GroupKey = tuple[str | None, str | None, str | None]
+"""A report group: (app, model, prompt_version)."""
+
+BASE_COLUMNS: tuple[str, ...] = (
+    "trace_id", "timestamp", "app", "model", "prompt_version", "retriever", "query", "answer",
+    "n_chunks", "thumbs", "rating", "sampled", "sample_reasons", "flags",
+)  # fmt: skip
+OTHER_SCORES = "other_scores"
+SNIPPET_CHARS = 160
+
+
+class _Welford:
+    """Running count, mean, sample variance, min and max of one metric."""
+
+    __slots__ = ("hi", "lo", "m2", "mean", "n")
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2, self.lo, self.hi = 0, 0.0, 0.0, math.inf, -math.inf
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        delta = x - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (x - self.mean)
+        self.lo, self.hi = min(self.lo, x), max(self.hi, x)
+
+    @property
+    def std(self) -> float | None:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None
+
+
+@dataclass(slots=True)
+class _Group:
+    n: int = 0
+    sampled: int = 0
+    up: int = 0
+    down: int = 0
+    rating: _Welford = field(default_factory=_Welford)
+    metrics: dict[str, _Welford] = field(default_factory=dict)
+    flags: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True, slots=True)
+class _Worst:
+    """A worst-traces entry, ordered in reverse so heapq's min-heap top is the best kept."""
+
+    score: float
+    trace_id: str
+    labels: str
+    flags: str
+    query: str
+    answer: str
+
+    def __lt__(self, other: _Worst) -> bool:
+        return (self.score, self.trace_id) > (other.score, other.trace_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSummary:
+    """The totals of a finished report, for the terminal and for callers."""
+
+    traces: int
+    sampled: int
+    dead_letters_by_reason: Mapping[str, int]
+    groups: Mapping[GroupKey, int]
+    """Traces per group, in report order."""
+    first_timestamp: float | None
+    last_timestamp: float | None
+    csv_path: Path
+    md_path: Path
+
+    @property
+    def dead_letters(self) -> int:
+        """Invalid inputs of every reason."""
+        return sum(self.dead_letters_by_reason.values())
+
+    def text(self, max_groups: int = 10) -> str:
+        """A short multi-line human summary (at most ``max_groups`` group lines)."""
+        invalid = ", ".join(f"{r} {c}" for r, c in self.dead_letters_by_reason.items())
+        lines = [
+            f"{self.traces} traces scored, {self.sampled} sampled for judge, "
+            f"{self.dead_letters} invalid inputs" + (f" ({invalid})" if invalid else "")
+        ]
+        if self.first_timestamp is not None and self.last_timestamp is not None:
+            lines.append(
+                f"time range: {_rfc3339(self.first_timestamp)} .. {_rfc3339(self.last_timestamp)}"
+            )
+        for key, n in list(self.groups.items())[:max_groups]:
+            lines.append(f"  {' / '.join(_label(v) for v in key)}: {n}")
+        if len(self.groups) > max_groups:
+            lines.append(f"  ... and {len(self.groups) - max_groups} more groups")
+        lines.append(f"report: {self.md_path}  rows: {self.csv_path}")
+        return "\n".join(lines)
+
+
+class ReportBuilder:
+    """Streams ``report.csv`` row by row and writes ``report.md`` on :meth:`close`.
+
+    ``score_names`` fixes the CSV's score columns (the file is streamed, so they
+    must be known up front); other scores go to a final ``other_scores`` JSON
+    column. Usable as a context manager: a clean exit closes the report, an
+    exception only closes the CSV file.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        score_names: Sequence[str] = (),
+        worst_n: int = 20,
+        worst_metric: str = "groundedness_lexical",
+    ) -> None:
+        names = list(score_names)
+        clash = sorted({n for n in names if n in BASE_COLUMNS or n == OTHER_SCORES})
+        if clash:
+            raise ValueError(f"score names clash with report columns: {clash}")
+        if len(set(names)) != len(names) or worst_n < 0:
+            raise ValueError("score_names has duplicates" if worst_n >= 0 else "worst_n < 0")
+        self._score_names = names
+        self._score_set = frozenset(names)
+        self._worst_n = worst_n
+        self._worst_metric = worst_metric
+        self._worst: list[_Worst] = []
+        self._groups: dict[GroupKey, _Group] = {}
+        self._dead = Counter[str]()
+        self._traces, self._sampled, self._first, self._last = 0, 0, math.inf, -math.inf
+        self._summary: ReportSummary | None = None
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.csv_path = out_dir / "report.csv"
+        self.md_path = out_dir / "report.md"
+        self._file = self.csv_path.open("w", encoding="utf-8", errors="replace", newline="")
+        self._csv = csv.writer(self._file)
+        self._csv.writerow([*BASE_COLUMNS, *names, OTHER_SCORES])
+
+    @property
+    def held_traces(self) -> int:
+        """How many traces the builder holds in memory (the worst-traces heap)."""
+        return len(self._worst)
+
+    def add(self, trace: Trace, event: ScoredEvent) -> None:
+        """Write one scored trace's CSV row and fold it into the aggregates."""
+        if self._summary is not None:
+            raise RuntimeError("report is closed")
+        labels, scores, fb = event.labels, event.scores, event.feedback
+        thumbs = fb.thumbs if fb else None
+        rating = fb.rating if fb else None
+        other = {k: v for k, v in scores.items() if k not in self._score_set}
+        label_cells = (labels.app, labels.model, labels.prompt_version, labels.retriever)
+        self._csv.writerow(
+            [event.trace_id, _rfc3339(event.timestamp), *(v or "" for v in label_cells)]
+            + [trace.query, trace.answer, len(trace.chunks), thumbs or ""]
+            + ["" if rating is None else rating, str(event.sampled.selected).lower()]
+            + [";".join(event.sampled.reasons), ";".join(event.flags)]
+            + ["" if scores.get(n) is None else scores[n] for n in self._score_names]
+            + [orjson.dumps(other, option=orjson.OPT_SORT_KEYS).decode() if other else ""]
+        )
+        self._traces += 1
+        if math.isfinite(event.timestamp):
+            self._first = min(self._first, event.timestamp)
+            self._last = max(self._last, event.timestamp)
+        key = (labels.app, labels.model, labels.prompt_version)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        group.n += 1
+        if event.sampled.selected:
+            self._sampled += 1
+            group.sampled += 1
+        group.up += thumbs == "up"
+        group.down += thumbs == "down"
+        if rating is not None and math.isfinite(rating):
+            group.rating.add(rating)
+        for name, value in scores.items():
+            if math.isfinite(value):
+                group.metrics.setdefault(name, _Welford()).add(value)
+        group.flags.update(set(event.flags))
+        self._offer_worst(trace, event, key)
+
+    def _offer_worst(self, trace: Trace, event: ScoredEvent, key: GroupKey) -> None:
+        score = event.scores.get(self._worst_metric)
+        if self._worst_n == 0 or score is None or not math.isfinite(score):
+            return
+        full = len(self._worst) >= self._worst_n
+        if full and (score, event.trace_id) >= (self._worst[0].score, self._worst[0].trace_id):
+            return
+        entry = _Worst(
+            score,
+            event.trace_id,
+            " / ".join(_label(v) for v in key),
+            ", ".join(event.flags),
+            _snippet(trace.query),
+            _snippet(trace.answer),
+        )
+        if full:
+            heapq.heapreplace(self._worst, entry)
+        else:
+            heapq.heappush(self._worst, entry)
+
+    def add_dead_letter(self, reason: str) -> None:
+        """Count one invalid input under its reason code."""
+        if self._summary is not None:
+            raise RuntimeError("report is closed")
+        self._dead[reason] += 1
+
+    def close(self) -> ReportSummary:
+        """Finish ``report.csv``, write ``report.md`` and return the totals (idempotent)."""
+        if self._summary is not None:
+            return self._summary
+        self._file.close()
+        keys = sorted(self._groups, key=lambda k: tuple((v is None, v or "") for v in k))
+        self._groups = {k: self._groups[k] for k in keys}
+        has_range = self._traces > 0 and self._first <= self._last
+        summary = ReportSummary(
+            traces=self._traces,
+            sampled=self._sampled,
+            dead_letters_by_reason=dict(sorted(self._dead.items())),
+            groups={k: g.n for k, g in self._groups.items()},
+            first_timestamp=self._first if has_range else None,
+            last_timestamp=self._last if has_range else None,
+            csv_path=self.csv_path,
+            md_path=self.md_path,
+        )
+        self.md_path.write_text(self._render(summary), encoding="utf-8", errors="replace")
+        self._summary = summary
+        return summary
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._file.close()
+
+    def _metric_order(self, present: Mapping[str, object]) -> list[str]:
+        known = [n for n in self._score_names if n in present]
+        return known + sorted(n for n in present if n not in self._score_set)
+
+    def _render(self, s: ReportSummary) -> str:
+        out = ["# RAG trace report", ""]
+        if s.first_timestamp is not None and s.last_timestamp is not None:
+            span = f"{_rfc3339(s.first_timestamp)} to {_rfc3339(s.last_timestamp)}"
+            out += [f"Traces from {span} (UTC).", ""]
+        totals: list[Sequence[object]] = [
+            ("traces scored", s.traces),
+            ("sampled for judge", f"{s.sampled} ({_pct(s.sampled, s.traces)})"),
+            ("invalid inputs", s.dead_letters),
+            *((f"invalid: {r}", c) for r, c in s.dead_letters_by_reason.items()),
+        ]
+        out += ["## Totals", "", *_table("total|count:", totals), "", "## Groups", ""]
+        out += _table("app|model|prompt_version|n:|sampled:|thumbs up:|thumbs down:|"
+                      "down rate:|mean rating:", [
+            (*map(_label, k), g.n, g.sampled, g.up, g.down, _pct(g.down, g.up + g.down),
+             _f(g.rating.mean) if g.rating.n else "—")
+            for k, g in self._groups.items()
+        ])  # fmt: skip
+        out += ["", "Down rate = thumbs down / (thumbs up + thumbs down)."]
+        for key, g in self._groups.items():
+            out += ["", f"### {_cell(' / '.join(map(_label, key)))}", ""]
+            out += _table("metric|n:|mean:|std:|min:|max:", [
+                (m, w.n, _f(w.mean), "—" if w.std is None else _f(w.std), _f(w.lo), _f(w.hi))
+                for m in self._metric_order(g.metrics) for w in (g.metrics[m],)
+            ])  # fmt: skip
+            if g.flags:
+                flags = sorted(g.flags.items(), key=lambda fc: (-fc[1], fc[0]))
+                rows = [(f, c, _pct(c, g.n)) for f, c in flags]
+                out += ["", *_table("flag|count:|rate:", rows)]
+
+        per_app: dict[str, Counter[str | None]] = {}
+        for key, g in self._groups.items():
+            for flag, count in g.flags.items():
+                per_app.setdefault(flag, Counter())[key[0]] += count
+        flag_rows = []
+        for flag, apps in sorted(per_app.items(), key=lambda fa: (-fa[1].total(), fa[0])):
+            top = min(apps.items(), key=lambda ac: (-ac[1], ac[0] is None, ac[0] or ""))[0]
+            flag_rows.append((flag, apps.total(), _pct(apps.total(), s.traces), _label(top)))
+        out += ["", "## Flags", ""]
+        cols = "flag|count:|% of traces:|top app"
+        out += _table(cols, flag_rows) if flag_rows else ["No flags raised."]
+
+        metric = _cell(self._worst_metric)
+        out += ["", f"## Worst traces by {metric}", ""]
+        worst = sorted(self._worst, reverse=True)  # reversed order: lowest score first
+        cols = "#:|trace_id|app / model / prompt_version|score:|flags|query|answer"
+        out += _table(cols, [
+            (i, w.trace_id, w.labels, _f(w.score), w.flags, w.query, w.answer)
+            for i, w in enumerate(worst, 1)
+        ]) if worst else [f"No trace has a {metric} score."]  # fmt: skip
+        return "\n".join(out) + "\n"
+
+
+def _table(cols: str, rows: Iterable[Sequence[object]]) -> list[str]:
+    """A Markdown table from "a|b:|c" (":" right-aligns a column); every cell is escaped."""
+    names = cols.split("|")
+    head = "| " + " | ".join(_cell(c.removesuffix(":")) for c in names) + " |"
+    rule = "|" + "|".join("---:" if c.endswith(":") else "---" for c in names) + "|"
+    body = ["| " + " | ".join(_cell(str(c)) for c in row) + " |" for row in rows]
+    return [head, rule, *body]
+
+
+def _rfc3339(ts: float) -> str:
+    """Epoch seconds as RFC 3339 UTC with milliseconds; "" if not representable."""
+    try:
+        dt = datetime.fromtimestamp(ts, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _label(value: str | None) -> str:
+    return "(none)" if value is None else value or "(empty)"
+
+
+def _snippet(text: str) -> str:
+    return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rstrip() + "…"
+
+
+def _cell(text: str) -> str:
+    """Make text safe inside a Markdown table cell: one line, no raw pipes or HTML."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return " ⏎ ".join(line.strip() for line in text.splitlines()) if text else ""
+
+
+def _f(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "—"

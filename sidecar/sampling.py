@@ -1,0 +1,73 @@
+"""Which traces go to the LLM judge.
+
+Two rules, applied after the heuristics (priority rules read their flags):
+
+* **Hash sampling** — a trace is selected when ``h(salt, trace_id) < rate``,
+  where ``h`` maps the blake2b hash of the id to [0, 1). The decision depends
+  on nothing but the id, so every replica and every replay agrees on it.
+* **Priority rules** — always select traces with thumbs-down feedback, a top
+  retrieval score below a threshold, or any configured heuristic flag.
+
+Each selected trace records its reasons: ``rate``, ``thumbs_down``,
+``low_retrieval_score``, ``flag:<name>``. The judge (a later stage) spends its
+budget on priority reasons first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .events import Sampling
+from .scorers.base import Scores
+from .trace import Trace
+
+_SCALE = float(1 << 64)
+
+
+class SamplingSettings(BaseModel):
+    """Judge sampling rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(0.05, ge=0.0, le=1.0, description="Share of traces hash-sampled.")
+    salt: str = Field("", description="Change to draw a different (still deterministic) sample.")
+    thumbs_down: bool = Field(True, description="Always select thumbs-down traces.")
+    low_retrieval_score: float | None = Field(
+        0.3, description="Always select traces whose top retrieval score is below this."
+    )
+    priority_flags: list[str] = Field(
+        default_factory=lambda: ["low_groundedness", "invalid_citation", "empty_retrieval"],
+        description="Always select traces carrying any of these heuristic flags.",
+    )
+
+
+def hash_unit(trace_id: str, salt: str = "") -> float:
+    """Map a trace id to a uniform number in [0, 1), the same everywhere."""
+    digest = hashlib.blake2b(f"{salt}\x1f{trace_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _SCALE
+
+
+class Sampler:
+    """Deterministic hash sampling plus priority rules."""
+
+    def __init__(self, settings: SamplingSettings) -> None:
+        self._s = settings
+        self._flags = frozenset(settings.priority_flags)
+
+    def decide(self, trace: Trace, scores: Scores) -> Sampling:
+        """Decide whether ``trace`` goes to the judge, and record why."""
+        s = self._s
+        reasons: list[str] = []
+        if s.thumbs_down and trace.feedback is not None and trace.feedback.thumbs == "down":
+            reasons.append("thumbs_down")
+        if s.low_retrieval_score is not None:
+            top = scores.values.get("retrieval_top_score")
+            if top is not None and top < s.low_retrieval_score:
+                reasons.append("low_retrieval_score")
+        if self._flags:
+            reasons.extend(f"flag:{f}" for f in scores.flags if f in self._flags)
+        if s.rate > 0.0 and hash_unit(trace.trace_id, s.salt) < s.rate:
+            reasons.append("rate")
+        return Sampling(selected=bool(reasons), reasons=reasons)

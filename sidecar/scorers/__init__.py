@@ -1,0 +1,1 @@
+"""Scorers: cheap heuristics on every trace, an LLM judge on a sample."""

@@ -1,0 +1,173 @@
+"""Fast, dependency-free text helpers shared by the heuristic scorers.
+
+Tokens are maximal runs of Unicode letters and digits (``[^\\W_]+``: ``\\w``
+without the underscore), lowercased. One light normalisation makes plurals meet
+their singular: a trailing ``s`` is stripped from tokens longer than three
+characters unless the token ends in ``ss`` ("models" → "model", "class" stays,
+"this" → "thi"). It is deliberately crude, but it is applied identically to the
+query, the answer, the chunks and every word list, so matches stay consistent.
+
+*Content tokens* are the normalised tokens minus :data:`STOP_WORDS`; numbers are
+kept (a hallucinated figure should count against groundedness). Everything runs
+in C: ASCII text takes a fast path (one ``bytes.translate`` that lowercases and
+blanks punctuation, one regex substitution, ``split``), other text one
+``lower``, one substitution and one ``findall``; then set algebra.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Final, NamedTuple
+
+__all__ = [
+    "STOP_WORDS",
+    "CachedText",
+    "TextTokens",
+    "TokenCache",
+    "analyse",
+    "content_tokens",
+    "normalise_token",
+    "tokenize",
+]
+
+WORD_RE: Final = re.compile(r"[^\W_]+")
+"""A token: a run of Unicode letters/digits (underscores split tokens)."""
+
+# Strip the "s" of a token that has >= 3 word characters before it, the last of
+# which is not an "s", and no word character after it. Starting the pattern with
+# the literal "s" lets the regex engine skip ahead quickly.
+_PLURAL_RE: Final = re.compile(r"s(?<=[^\W_]{2}[^\W_s]s)(?![^\W_])")
+# The same rule for ASCII bytes already lowercased and stripped of punctuation.
+_PLURAL_ASCII_RE: Final = re.compile(rb"s(?<=[a-z0-9]{2}[a-rt-z0-9]s)(?![a-z0-9])")
+# ASCII fast path: a byte table that lowercases letters, keeps digits and turns
+# every other byte into a space.
+_ASCII_TABLE: Final = bytes(
+    c + 32 if 65 <= c <= 90 else c if chr(c).isalnum() and c < 128 else 32 for c in range(256)
+)
+
+_RAW_STOP_WORDS: Final = """
+a about above after again against all also am an and any are as at be because
+been before being below between both but by can could did do does doing down
+during each either else etc even ever every few for from further get got had has
+have having he her here hers herself him himself his how however i if in into is
+it its itself just let like may me might more most much must my myself neither
+no nor not now of off often on once one only or other otherwise our ours
+ourselves out over own per please rather same shall she should since so some
+such than that the their theirs them themselves then there these they this those
+though through thus to too under until up upon us very via was we were what
+whatever when where whether which while who whom whose why will with within
+without would yet you your yours yourself yourselves
+"""
+
+
+def normalise_token(token: str) -> str:
+    """Apply the plural rule to one lowercased token (same as :func:`tokenize`)."""
+    if len(token) > 3 and token[-1] == "s" and token[-2] != "s":
+        return token[:-1]
+    return token
+
+
+STOP_WORDS: Final[frozenset[str]] = frozenset(
+    normalise_token(w) for w in _RAW_STOP_WORDS.split()
+) | frozenset(_RAW_STOP_WORDS.split())
+"""English stop-words, in both raw and normalised form (~150 words)."""
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased, normalised word tokens of ``text``, in order."""
+    if text.isascii():
+        raw = _PLURAL_ASCII_RE.sub(b"", text.encode("ascii").translate(_ASCII_TABLE))
+        return raw.decode("ascii").split()
+    return WORD_RE.findall(_PLURAL_RE.sub("", text.lower()))
+
+
+def content_tokens(text: str) -> frozenset[str]:
+    """The set of content tokens of ``text`` (no stop-words)."""
+    return frozenset(tokenize(text)) - STOP_WORDS
+
+
+class TextTokens(NamedTuple):
+    """A query's or answer's text, analysed once per trace."""
+
+    n_tokens: int
+    """Number of word tokens."""
+    words: frozenset[str]
+    """All distinct normalised tokens, stop-words included."""
+    content: frozenset[str]
+    """Distinct content tokens (``words`` minus stop-words)."""
+
+
+def analyse(text: str) -> TextTokens:
+    """Tokenise ``text`` once into a :class:`TextTokens`."""
+    tokens = tokenize(text)
+    words = frozenset(tokens)
+    return TextTokens(len(tokens), words, words - STOP_WORDS)
+
+
+class CachedText(NamedTuple):
+    """What :class:`TokenCache` keeps per chunk text."""
+
+    tokens: frozenset[str]
+    """Content tokens."""
+    fingerprint: int
+    """Hash of the whitespace-collapsed, lowercased text (duplicate detection)."""
+    blank: bool
+    """True when the text is empty or only whitespace."""
+
+
+def _analyse_chunk(text: str) -> CachedText:
+    tokens = frozenset(tokenize(text)) - STOP_WORDS
+    normalised = " ".join(text.lower().split())
+    return CachedText(tokens, hash(normalised), not normalised)
+
+
+class TokenCache:
+    """A bounded LRU cache: chunk text → :class:`CachedText`.
+
+    Popular chunks recur across traces, so each is tokenised once. ``hits`` and
+    ``misses`` are plain int counters for a metrics collector to read. Keys are
+    the chunk texts themselves, so memory is roughly ``max_entries`` × the mean
+    chunk size (plus its token set). ``max_entries=0`` disables caching. Meant
+    for one event loop / thread; it is not locked.
+    """
+
+    __slots__ = ("_entries", "hits", "max_entries", "misses")
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        if max_entries < 0:
+            raise ValueError("max_entries must be >= 0")
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[str, CachedText] = OrderedDict()
+
+    def lookup(self, text: str) -> CachedText:
+        """The analysis of ``text``, computed on a miss and remembered."""
+        entries = self._entries
+        entry = entries.get(text)
+        if entry is not None:
+            self.hits += 1
+            entries.move_to_end(text)
+            return entry
+        self.misses += 1
+        entry = _analyse_chunk(text)
+        if self.max_entries:
+            entries[text] = entry
+            if len(entries) > self.max_entries:
+                entries.popitem(last=False)
+        return entry
+
+    def get(self, text: str) -> frozenset[str]:
+        """The content tokens of ``text`` (cached)."""
+        return self.lookup(text).tokens
+
+    def clear(self) -> None:
+        """Drop every entry (the counters are kept)."""
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, text: object) -> bool:
+        return text in self._entries

@@ -1,0 +1,1 @@
+"""Sinks: where scored results and dead letters leave the sidecar."""

@@ -1,0 +1,159 @@
+"""Prometheus sink: scores, flags, feedback and sampling as metrics.
+
+Families (all on an injected :class:`~prometheus_client.CollectorRegistry`):
+
+* ``rag_sidecar_score{app,model,prompt_version,metric}`` — histogram of every
+  score in [0, 1] (and retriever similarities, in the retriever's units);
+* ``rag_sidecar_count{app,model,prompt_version,metric}`` — histogram of counts
+  (answer length in tokens, chunks retrieved);
+* ``rag_sidecar_flags_total{app,flag}``;
+* ``rag_sidecar_feedback_total{app,model,value}`` (``value`` = up | down | rated)
+  and ``rag_sidecar_feedback_rating{app,model}`` (histogram of ratings);
+* ``rag_sidecar_sampled_total{reason}``.
+
+Label values come from producers, so each label keeps at most
+``max_label_values`` distinct values; later ones become ``other`` (and
+``rag_sidecar_label_overflow_total{label}`` counts them). Missing labels read
+``unknown``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from ..stages import Result
+
+SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+COUNT_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+RATING_BUCKETS = (1, 2, 3, 4, 5, 7, 10)
+UNKNOWN = "unknown"
+OTHER = "other"
+_MAX_VALUE_LEN = 120
+
+
+class LabelLimiter:
+    """Caps the distinct values of each producer-supplied label."""
+
+    def __init__(self, max_values: int, overflow: Counter) -> None:
+        self.max_values = max_values
+        self._seen: dict[str, dict[str, str]] = {}
+        self._overflow = overflow
+
+    def __call__(self, label: str, value: str | None) -> str:
+        """The value to export for ``label`` (``unknown``, itself, or ``other``)."""
+        if not value:
+            return UNKNOWN
+        seen = self._seen.setdefault(label, {})
+        hit = seen.get(value)
+        if hit is not None:
+            return hit
+        if len(seen) >= self.max_values:
+            self._overflow.labels(label).inc()
+            return OTHER
+        mapped = value[:_MAX_VALUE_LEN]
+        seen[value] = mapped
+        return mapped
+
+
+class PrometheusSink:
+    """Updates score metrics for every result; never raises on data."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        max_label_values: int = 100,
+        metric_kinds: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = "prometheus"
+        self._kinds = dict(metric_kinds or {})
+        series = ("app", "model", "prompt_version", "metric")
+        self.score = Histogram(
+            "rag_sidecar_score",
+            "Scores per trace (ratios in [0,1]; retrieval_* in the retriever's units).",
+            series,
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.count = Histogram(
+            "rag_sidecar_count",
+            "Count-valued scores per trace (answer tokens, chunks retrieved).",
+            series,
+            buckets=COUNT_BUCKETS,
+            registry=registry,
+        )
+        self.flags = Counter(
+            "rag_sidecar_flags", "Heuristic flags raised.", ("app", "flag"), registry=registry
+        )
+        self.feedback = Counter(
+            "rag_sidecar_feedback",
+            "User feedback seen on traces (value: up, down, rated).",
+            ("app", "model", "value"),
+            registry=registry,
+        )
+        self.rating = Histogram(
+            "rag_sidecar_feedback_rating",
+            "User ratings on traces.",
+            ("app", "model"),
+            buckets=RATING_BUCKETS,
+            registry=registry,
+        )
+        self.sampled = Counter(
+            "rag_sidecar_sampled",
+            "Traces selected for the LLM judge, by reason (a trace may have several).",
+            ("reason",),
+            registry=registry,
+        )
+        overflow = Counter(
+            "rag_sidecar_label_overflow",
+            "Label values replaced by 'other' because the label hit its cap.",
+            ("label",),
+            registry=registry,
+        )
+        self.limit = LabelLimiter(max_label_values, overflow)
+        # Child lookups cost more than observations; cache them per series.
+        self._children: dict[tuple[str, str, str, str], Histogram] = {}
+
+    def _child(self, app: str, model: str, pv: str, metric: str) -> Histogram:
+        key = (app, model, pv, metric)
+        child = self._children.get(key)
+        if child is None:
+            family = self.count if self._kinds.get(metric) == "count" else self.score
+            child = family.labels(app, model, pv, metric)
+            self._children[key] = child
+        return child
+
+    async def start(self) -> None:
+        """Nothing to open."""
+
+    async def write(self, results: Sequence[Result]) -> None:
+        """Observe every score, flag and feedback of the batch."""
+        limit = self.limit
+        child = self._child
+        for r in results:
+            ev = r.event
+            lb = ev.labels
+            app = limit("app", lb.app)
+            model = limit("model", lb.model)
+            pv = limit("prompt_version", lb.prompt_version)
+            for metric, value in ev.scores.items():
+                child(app, model, pv, metric).observe(value)
+            for flag in ev.flags:
+                self.flags.labels(app, flag).inc()
+            fb = ev.feedback
+            if fb is not None:
+                if fb.thumbs is not None:
+                    self.feedback.labels(app, model, fb.thumbs).inc()
+                if fb.rating is not None:
+                    self.feedback.labels(app, model, "rated").inc()
+                    self.rating.labels(app, model).observe(fb.rating)
+            for reason in ev.sampled.reasons:
+                self.sampled.labels(reason).inc()  # a closed set: rules and flag names
+
+    async def flush(self) -> None:
+        """Metrics are scraped, nothing to flush."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,1 @@
+"""Sources: where raw trace records enter the sidecar."""

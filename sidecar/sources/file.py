@@ -1,0 +1,142 @@
+"""JSON Lines from a file or stdin, optionally tailed (``--follow``).
+
+Reads happen in a worker thread so a slow disk or an idle stdin never blocks
+the event loop. Each batch is acknowledged through ``Batch.done``; the source is
+:meth:`drained` once it hit the end of its input (never, when following) and
+every batch it emitted is done. Blank lines are skipped; a line longer than the
+record limit is still delivered (and dead-lettered as ``too_large`` downstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import IO
+
+from ..config import FileSpec
+from ..errors import ConfigError
+from ..stages import Batch, Emit, Record
+
+log = logging.getLogger(__name__)
+
+
+class FileSource:
+    """Delivers the lines of a JSONL file (or stdin) as batches of records."""
+
+    def __init__(
+        self,
+        spec: FileSpec,
+        *,
+        batch_size: int = 256,
+        follow: bool = False,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.batch_size = batch_size
+        self.follow = follow and spec.path is not None
+        self.poll_interval = poll_interval
+        self.lines_read = 0
+        self.lines_done = 0
+        self._fh: IO[bytes] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending = 0
+        self._eof = asyncio.Event()
+        self._all_done = asyncio.Event()
+        self._label = "stdin" if spec.path is None else str(spec.path)
+
+    async def start(self, emit: Emit) -> None:
+        """Open the input and start the reading task."""
+        if self.spec.path is None:
+            self._fh = sys.stdin.buffer
+        else:
+            try:
+                self._fh = self.spec.path.open("rb")
+            except OSError as exc:
+                raise ConfigError(f"cannot read source {self.spec.path}: {exc.strerror}") from None
+        self._task = asyncio.create_task(self._run(emit), name=f"source:{self._label}")
+
+    def _read_batch(self) -> list[bytes]:
+        assert self._fh is not None
+        out: list[bytes] = []
+        readline = self._fh.readline
+        while len(out) < self.batch_size:
+            line = readline()
+            if not line:
+                break
+            if not line.endswith(b"\n") and self.follow:
+                # A partial line being written: rewind and wait for the rest.
+                self._fh.seek(-len(line), 1)
+                break
+            out.append(line)
+        return out
+
+    def _rotated(self) -> bool:
+        """True when the followed file was truncated or replaced."""
+        assert self._fh is not None and self.spec.path is not None
+        try:
+            st = self.spec.path.stat()
+        except FileNotFoundError:
+            return False
+        cur = os.fstat(self._fh.fileno())
+        return st.st_ino != cur.st_ino or st.st_size < self._fh.tell()
+
+    async def _run(self, emit: Emit) -> None:
+        lineno = 0
+        try:
+            while True:
+                lines = await asyncio.to_thread(self._read_batch)
+                if not lines:
+                    if not self.follow:
+                        break
+                    if await asyncio.to_thread(self._rotated):
+                        log.info("followed file rotated; reopening", extra={"fields": {}})
+                        assert self.spec.path is not None and self._fh is not None
+                        self._fh.close()
+                        self._fh = self.spec.path.open("rb")
+                        lineno = 0
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                records = []
+                for line in lines:
+                    lineno += 1
+                    stripped = line.strip()
+                    if stripped:
+                        records.append(Record(stripped, f"{self._label}:{lineno}"))
+                self.lines_read += len(records)
+                if records:
+                    self._pending += 1
+                    await emit(Batch(self.name, records, self._make_done(len(records))))
+        finally:
+            self._eof.set()
+            self._check_all_done()
+
+    def _make_done(self, n: int) -> Callable[[bool], None]:
+        def done(ok: bool) -> None:
+            self._pending -= 1
+            if ok:
+                self.lines_done += n
+            self._check_all_done()
+
+        return done
+
+    def _check_all_done(self) -> None:
+        if self._eof.is_set() and self._pending == 0:
+            self._all_done.set()
+
+    async def drained(self) -> None:
+        """Return once the input is exhausted and every batch acknowledged."""
+        await self._all_done.wait()
+
+    async def aclose(self) -> None:
+        """Stop reading (batches in flight can still complete)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._fh is not None and self.spec.path is not None:
+            self._fh.close()

@@ -1,0 +1,232 @@
+"""The pipeline's contracts: acknowledgement, retries, backpressure, drops, health, draining."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sidecar.app import build_engine
+from sidecar.config import PipelineSettings, Settings
+from sidecar.errors import PermanentError, RetryableError
+from sidecar.pipeline import Pipeline
+from sidecar.stages import Batch, DeadLetter, Emit, Record, Result
+from tests.conftest import make_trace
+
+
+class ListSource:
+    """Emits fixed batches and records their acknowledgements."""
+
+    def __init__(self, batches: list[list[bytes]]) -> None:
+        self.name = "list"
+        self._batches = batches
+        self.acks: list[tuple[int, bool]] = []
+        self.emitted = 0
+        self._done = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, emit: Emit) -> None:
+        self._task = asyncio.create_task(self._run(emit))
+
+    async def _run(self, emit: Emit) -> None:
+        for i, lines in enumerate(self._batches):
+            recs = [Record(v, f"list:{i}:{j}") for j, v in enumerate(lines)]
+            self.emitted += 1
+            await emit(Batch(self.name, recs, self._ack(i)))
+
+    def _ack(self, i: int):  # type: ignore[no-untyped-def]
+        def done(ok: bool) -> None:
+            self.acks.append((i, ok))
+            if len(self.acks) == len(self._batches):
+                self._done.set()
+
+        return done
+
+    async def drained(self) -> None:
+        await self._done.wait()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+class MemorySink:
+    def __init__(self, fail_times: int = 0, exc: Exception | None = None, delay: float = 0) -> None:
+        self.name = "memory"
+        self.results: list[Result] = []
+        self.fail_times = fail_times
+        self.exc = exc or RetryableError("try again", retry_after=0.01)
+        self.delay = delay
+        self.closed = False
+
+    async def start(self) -> None:
+        pass
+
+    async def write(self, results: Sequence[Result]) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_times:
+            self.fail_times -= 1
+            raise self.exc
+        self.results.extend(results)
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class MemoryDLQ:
+    def __init__(self) -> None:
+        self.name = "memory"
+        self.letters: list[DeadLetter] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def write(self, letters: Sequence[DeadLetter]) -> None:
+        self.letters.extend(letters)
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+def lines(n: int, prefix: str = "t") -> list[bytes]:
+    return [orjson.dumps(make_trace(trace_id=f"{prefix}{i}")) for i in range(n)]
+
+
+def make(
+    source: ListSource, sink: MemorySink, **pipe: object
+) -> tuple[Pipeline, MemoryDLQ, CollectorRegistry]:
+    registry = CollectorRegistry()
+    dlq = MemoryDLQ()
+    p = Pipeline(
+        sources=[source],
+        sinks=[sink],
+        dead_letters=dlq,
+        engine=build_engine(Settings()),
+        registry=registry,
+        settings=PipelineSettings(**pipe),  # type: ignore[arg-type]
+    )
+    return p, dlq, registry
+
+
+async def test_every_batch_written_then_acked_and_bad_input_dead_lettered() -> None:
+    batches = [lines(10, "a"), [b"{oops", *lines(3, "b"), b"[]"], lines(5, "c")]
+    src, sink = ListSource(batches), MemorySink()
+    p, dlq, reg = make(src, sink)
+    await p.start()
+    assert await p.drained()
+    await p.aclose()
+    assert sorted(src.acks) == [(0, True), (1, True), (2, True)]
+    assert len(sink.results) == 18
+    assert [d.reason for d in dlq.letters] == ["not_json", "not_object"]
+    assert dlq.letters[0].origin == "list:1:0" and dlq.letters[0].raw == b"{oops"
+    assert (
+        reg.get_sample_value("rag_sidecar_traces_total", {"source": "list", "outcome": "scored"})
+        == 18
+    )
+    assert reg.get_sample_value("rag_sidecar_dead_letters_total", {"reason": "not_json"}) == 1
+    assert sink.closed
+
+
+async def test_retryable_errors_are_retried_before_ack() -> None:
+    src, sink = ListSource([lines(4)]), MemorySink(fail_times=3)
+    p, _, reg = make(src, sink)
+    await p.start()
+    assert await p.drained()
+    await p.aclose()
+    assert src.acks == [(0, True)]
+    assert len(sink.results) == 4
+    assert (
+        reg.get_sample_value(
+            "rag_sidecar_sink_errors_total", {"sink": "memory", "kind": "retryable"}
+        )
+        == 3
+    )
+
+
+async def test_permanent_error_fails_pipeline_without_ack() -> None:
+    src, sink = ListSource([lines(4)]), MemorySink(fail_times=1, exc=PermanentError("disk gone"))
+    p, _, _ = make(src, sink)
+    await p.start()
+    assert not await p.drained()
+    await p.aclose()
+    assert src.acks == []
+    assert isinstance(p.failure, PermanentError)
+    ok, detail = p.health()
+    assert not ok and "disk gone" in detail["failure"]
+
+
+async def test_block_policy_bounds_in_flight_batches() -> None:
+    src, sink = ListSource([lines(1, f"b{i}-") for i in range(30)]), MemorySink(delay=0.01)
+    p, _, _ = make(src, sink, queue_size=2)
+    await p.start()
+    max_in_flight = 0
+    while len(src.acks) < 30:
+        max_in_flight = max(max_in_flight, src.emitted - len(src.acks))
+        await asyncio.sleep(0.002)
+    await p.aclose()
+    # 2 queued for scoring + 1 held by the scorer + 2 queued for writing + 1 being written
+    # + 1 counted by the source while blocked in emit: 2 * queue_size + 3, never more.
+    assert max_in_flight <= 7
+    assert all(ok for _, ok in src.acks)
+
+
+async def test_drop_policy_drops_and_counts() -> None:
+    src, sink = ListSource([lines(2, f"d{i}-") for i in range(40)]), MemorySink(delay=0.02)
+    p, _, reg = make(src, sink, queue_size=1, overflow="drop")
+    await p.start()
+    assert await p.drained()
+    await p.aclose()
+    dropped = [i for i, ok in src.acks if not ok]
+    assert dropped, "a slow sink with a queue of 1 must drop"
+    assert reg.get_sample_value("rag_sidecar_queue_dropped_total", {"stage": "score"}) == 2 * len(
+        dropped
+    )
+    assert len(sink.results) == 2 * (40 - len(dropped))
+
+
+async def test_health_reports_a_stalled_stage() -> None:
+    src, sink = ListSource([lines(1)]), MemorySink(delay=0.5)
+    p, _, _ = make(src, sink, stall_timeout_s=0.1)
+    await p.start()
+    await asyncio.sleep(0.3)
+    ok, detail = p.health()
+    assert not ok and "write" in detail["stalled"]
+    assert await p.drained()
+    assert p.health()[0]
+    await p.aclose()
+
+
+async def test_close_drains_in_flight_work() -> None:
+    src, sink = ListSource([lines(5, f"z{i}-") for i in range(5)]), MemorySink(delay=0.02)
+    p, _, _ = make(src, sink)
+    await p.start()
+    await asyncio.sleep(0.01)
+    await p.aclose()
+    acked = [i for i, ok in src.acks if ok]
+    assert len(sink.results) == 5 * len(acked)
+    assert acked, "work in flight at close must be written, not lost"
+
+
+@pytest.mark.parametrize("n", [0])
+async def test_no_sources_is_immediately_drained(n: int) -> None:
+    p = Pipeline(
+        sources=[],
+        sinks=[MemorySink()],
+        dead_letters=MemoryDLQ(),
+        engine=build_engine(Settings()),
+        registry=CollectorRegistry(),
+        settings=PipelineSettings(),
+    )
+    await p.start()
+    assert await p.drained()
+    await p.aclose()

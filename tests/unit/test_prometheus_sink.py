@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from sidecar.events import FeedbackView, Labels, Sampling, ScoredEvent
+from sidecar.sinks.prometheus import PrometheusSink
+from sidecar.stages import Result
+from sidecar.trace import trace_from_object
+from tests.conftest import make_trace, require_tool
+
+
+def result(app: str | None, scores: dict[str, float], **kw: object) -> Result:
+    ev = ScoredEvent(
+        event_id="e",
+        trace_id="t",
+        type="heuristic",
+        timestamp=0.0,
+        scored_at=0.0,
+        scorer_version="v",
+        source="test",
+        labels=Labels(app, "m", "v1", None),
+        scores=scores,
+        flags=list(kw.get("flags", [])),  # type: ignore[call-overload]
+        sampled=Sampling(True, ["rate"]),
+        feedback=kw.get("feedback"),  # type: ignore[arg-type]
+    )
+    return Result(trace_from_object(make_trace()), ev)
+
+
+async def test_scores_flags_feedback_and_label_cap() -> None:
+    reg = CollectorRegistry()
+    sink = PrometheusSink(reg, max_label_values=2, metric_kinds={"answer_length": "count"})
+    await sink.write(
+        [
+            result(
+                "a",
+                {"groundedness_lexical": 0.5, "answer_length": 42},
+                flags=["refusal"],
+                feedback=FeedbackView("down", 2.0),
+            ),
+            result("b", {"groundedness_lexical": 1.0}),
+            result("c", {"groundedness_lexical": 0.25}),  # third app → "other"
+            result(None, {"groundedness_lexical": 0.75}),  # missing → "unknown"... but cap is hit
+        ]
+    )
+    g = lambda app: reg.get_sample_value(  # noqa: E731
+        "rag_sidecar_score_count",
+        {"app": app, "model": "m", "prompt_version": "v1", "metric": "groundedness_lexical"},
+    )
+    assert g("a") == 1 and g("b") == 1 and g("other") == 1 and g("unknown") == 1
+    assert (
+        reg.get_sample_value(
+            "rag_sidecar_count_sum",
+            {"app": "a", "model": "m", "prompt_version": "v1", "metric": "answer_length"},
+        )
+        == 42
+    )
+    assert reg.get_sample_value("rag_sidecar_flags_total", {"app": "a", "flag": "refusal"}) == 1
+    assert (
+        reg.get_sample_value(
+            "rag_sidecar_feedback_total", {"app": "a", "model": "m", "value": "down"}
+        )
+        == 1
+    )
+    assert reg.get_sample_value("rag_sidecar_sampled_total", {"reason": "rate"}) == 4
+    assert reg.get_sample_value("rag_sidecar_label_overflow_total", {"label": "app"}) == 1
+
+
+def test_exposition_passes_promtool_check_metrics() -> None:
+    promtool = require_tool("promtool")
+    reg = CollectorRegistry()
+    sink = PrometheusSink(reg)
+    batch = [
+        result(
+            "a", {"groundedness_lexical": 0.5}, flags=["refusal"], feedback=FeedbackView("up", 4.0)
+        )
+    ]
+    asyncio.run(sink.write(batch))
+    out = subprocess.run(
+        [promtool, "check", "metrics"], input=generate_latest(reg), capture_output=True, timeout=30
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
