@@ -1,95 +1,153 @@
 """Answers that decline to answer (English).
 
 The answer's opening (its first :data:`REFUSAL_WINDOW` characters, lowercased,
-curly apostrophes folded) is searched for any of :data:`REFUSAL_PATTERNS`:
+curly apostrophes folded) is searched for these phrasings:
 
-* "I don't know" / "I do not know";
-* "I cannot / can't / am unable to / was unable to find | answer | determine |
-  provide | locate | help | see | say";
+* "I don't know" / "I do not know" / "I dont know";
+* "I cannot / can't / can not / could not / couldn't / am unable to / 'm unable
+  to / was unable to" + "find | answer | determine | provide | locate | help |
+  see | say";
+* "I'm sorry, but I can't | cannot | can not | am unable | 'm unable | don't | do
+  not" (also "Im sorry");
+* "I don't / do not have (enough | sufficient | any | the) information |
+  context | data | details";
 * "unable to answer | find | determine | provide";
 * "not (mentioned | included | found | available | present | provided |
   specified) in the (provided | given | supplied | available | retrieved)
-  context | documents | sources | passages | text | information";
-* "the context | documents | sources | passages | text does not | doesn't
-  contain | include | provide | mention | specify | say";
-* "I'm sorry, but I can't | cannot | am unable | don't | do not";
-* "no (relevant | specific | such) information (about | on | regarding | in |
-  available | is available | was found | provided)", "contains no information";
-* "I don't have (enough | sufficient | any | the) information | context | data |
-  details";
+  context | document(s) | source(s) | passage(s) | text | information";
 * "not enough | insufficient information | context";
-* "cannot / can't be answered | determined (from | based on | with | using)".
+* "the context | document(s) | source(s) | passage(s) | text does not | doesn't
+  | do not | don't contain | include | provide | mention | specify | say";
+* "no (relevant | specific | such) information about | on | regarding | in |
+  available | is available | was found | provided"; "contain(s) no
+  (relevant) information";
+* "cannot / can't / can not be answered | determined from | based on | with |
+  using".
 
 A phrase later in a long answer is a caveat, not a refusal, hence the window.
+
+Speed: each rule is a regex that starts with a literal (so the regex engine
+skips ahead quickly) and runs only when the answer contains the tokens it cannot
+match without (its *gate*).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from ..base import Scores
+from ..text import analyse
 from .prepared import FamilyScorer, PreparedTrace
 
 REFUSAL_WINDOW: Final = 300
 """How many leading characters of the answer are searched."""
 
-REFUSAL_PATTERNS: Final[tuple[str, ...]] = (
-    r"\bi (?:do not|don't|dont) know\b",
-    r"\bi (?:cannot|can't|can not|could not|couldn't|am unable to|'m unable to|was unable to)"
-    r" (?:find|answer|determine|provide|locate|help|see|say)\b",
-    r"\bunable to (?:answer|find|determine|provide)\b",
-    r"\bnot (?:(?:mentioned|included|found|available|present|provided|specified) )?in the "
-    r"(?:(?:provided|given|supplied|available|retrieved) )?"
-    r"(?:context|documents?|sources?|passages?|text|information)\b",
-    r"\b(?:context|documents?|sources?|passages?|text) (?:does not|doesn't|do not|don't) "
-    r"(?:contain|include|provide|mention|specify|say)\b",
-    r"\bi'?m sorry,? (?:but )?i (?:can't|cannot|can not|am unable|'m unable|don't|do not)\b",
-    r"\bno (?:(?:relevant|specific|such) )?information (?:about|on|regarding|in|available"
-    r"|is available|was found|provided)\b",
-    r"\bcontains? no (?:relevant )?information\b",
-    r"\bi (?:do not|don't) have (?:(?:enough|sufficient|any|the) )?"
-    r"(?:information|context|data|details)\b",
-    r"\b(?:not enough|insufficient) (?:information|context)\b",
-    r"\b(?:cannot|can't|can not) be (?:answered|determined) (?:from|based on|with|using)\b",
-)
-"""The refusal phrasings (lowercase regex sources), searched as one alternation."""
+_VERB = r"(?:find|answer|determine|provide|locate|help|see|say)"
+_NOUN = r"(?:context|documents?|sources?|passages?|text|information)"
 
-_REFUSAL_RE: Final = re.compile("|".join(f"(?:{p})" for p in REFUSAL_PATTERNS))
+
+@dataclass(frozen=True, slots=True)
+class RefusalRule:
+    """One family of refusal phrasings."""
+
+    gate: tuple[frozenset[str], ...]
+    """Token sets that must each meet the answer's tokens for the rule to run."""
+    pattern: re.Pattern[str]
+    """Searched in the lowercased opening; starts with a literal word."""
+    after: frozenset[str] | None = None
+    """If set, the word just before the match must be one of these."""
+
+
+def _rule(
+    gate: tuple[set[str], ...], literal: str, rest: str, after: set[str] | None = None
+) -> RefusalRule:
+    # The look-behind, placed after the literal, makes it start a word.
+    start = re.escape(literal)
+    regex = re.compile(f"{start}(?<![^\\W_]{start}){rest}")
+    return RefusalRule(
+        tuple(frozenset(g) for g in gate), regex, None if after is None else frozenset(after)
+    )
+
+
+_NOUNS: Final = ("context", "document", "documents", "source", "sources", "passage", "passages")
+REFUSAL_RULES: Final[tuple[RefusalRule, ...]] = (
+    _rule(
+        ({"i", "im"},),
+        "i",
+        r"(?: (?:do not|don't|dont) know"
+        rf"| (?:cannot|can't|can not|could not|couldn't|am unable to|was unable to) {_VERB}"
+        rf"|'m unable to {_VERB}"
+        r"|'?m sorry,? (?:but )?i (?:can't|cannot|can not|am unable|'m unable|don't|do not)"
+        r"| (?:do not|don't) have (?:(?:enough|sufficient|any|the) )?"
+        r"(?:information|context|data|details))\b",
+    ),
+    _rule(({"unable"},), "unable to ", r"(?:answer|find|determine|provide)\b"),
+    _rule(
+        ({"not"}, {"context", "document", "source", "passage", "text", "information"}),
+        "not ",
+        r"(?:enough (?:information|context)"
+        r"|(?:(?:mentioned|included|found|available|present|provided|specified) )?in the "
+        rf"(?:(?:provided|given|supplied|available|retrieved) )?{_NOUN})\b",
+    ),
+    _rule(({"insufficient"},), "insufficient ", r"(?:information|context)\b"),
+    _rule(
+        ({"context", "document", "source", "passage", "text"}, {"not", "t"}),
+        "do",
+        r"(?:es not|esn't| not|n't) (?:contain|include|provide|mention|specify|say)\b",
+        after={*_NOUNS, "text"},
+    ),
+    _rule(
+        ({"no"}, {"information"}),
+        "no ",
+        r"(?:(?:relevant|specific|such) )?information (?:about|on|regarding|in"
+        r"|available|is available|was found|provided)\b",
+    ),
+    _rule(({"no"}, {"information"}), "contain", r"s? no (?:relevant )?information\b"),
+    _rule(
+        ({"answered", "determined"},),
+        "can",
+        r"(?:not|'t| not) be (?:answered|determined) (?:from|based on|with|using)\b",
+    ),
+)
+"""The refusal rules, tried in order."""
+
+_ANY_GATE: Final = frozenset().union(*(rule.gate[0] for rule in REFUSAL_RULES))
 _APOSTROPHES: Final = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
-# Pre-check on the answer's token set (a superset of the window's tokens): the
-# tokens each pattern above cannot match without. Keep in step with
-# REFUSAL_PATTERNS; a test checks it on every documented phrasing.
-_ALONE: Final = frozenset(
-    {"i", "im", "unable", "sorry", "enough", "insufficient", "answered", "determined"}
-)
-_NOUNS: Final = frozenset({"context", "document", "source", "passage", "text"})
-_NOT_WITH: Final = _NOUNS | {"information"}
 
 
-def may_be_refusal(words: frozenset[str]) -> bool:
-    """A cheap necessary condition for :func:`is_refusal`, from the answer's tokens."""
-    if not _ALONE.isdisjoint(words):  # patterns with "i", "unable", "sorry", ...
-        return True
-    if "not" in words and not _NOT_WITH.isdisjoint(words):  # "not in the context"
-        return True
-    if "t" in words and not _NOUNS.isdisjoint(words):  # "the text doesn't say"
-        return True
-    return "no" in words and "information" in words  # "no information about"
+def is_refusal(answer: str, words: frozenset[str] | None = None) -> bool:
+    """Whether ``answer`` opens with a refusal phrasing.
 
-
-def is_refusal(answer: str) -> bool:
-    """Whether ``answer`` opens with a refusal phrasing."""
+    ``words`` (the answer's :attr:`~sidecar.scorers.text.TextTokens.words`, or
+    any superset of its opening's tokens) saves re-tokenising for the gates.
+    """
     head = answer[:REFUSAL_WINDOW].lower()
     if not head.isascii():
         head = head.translate(_APOSTROPHES)
-    return _REFUSAL_RE.search(head) is not None
+    if words is None:
+        words = analyse(head).words
+    if _ANY_GATE.isdisjoint(words):
+        return False
+    for rule in REFUSAL_RULES:
+        for gate in rule.gate:
+            if gate.isdisjoint(words):
+                break
+        else:
+            for match in rule.pattern.finditer(head):
+                if rule.after is None:
+                    return True
+                before = head[: match.start()].rsplit(None, 1)
+                if before and before[-1] in rule.after:
+                    return True
+    return False
 
 
 def answer_is_refusal(p: PreparedTrace) -> bool:
     """:func:`is_refusal` of the prepared trace's answer, computed once per trace."""
     if p.refusal is None:
-        p.refusal = may_be_refusal(p.answer.words) and is_refusal(p.trace.answer)
+        p.refusal = is_refusal(p.trace.answer, p.answer.words)
     return p.refusal
 
 
