@@ -15,9 +15,12 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "==> installing rag-sidecar and its dev tools into .venv" >&2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c 'import sidecar' # fail loudly if the install did not work
+  if ! .venv/bin/python -m pip install -e ".[dev]" >.venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "installation failed (log above, also in .venv/install.log)" >&2
+    exit 1
+  fi
+  (cd / && "$ROOT/.venv/bin/python" -c 'import sidecar.cli') # the install must work from anywhere
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Gauge
 
 from . import __version__
-from .config import Settings
+from .config import KafkaSpec, Settings, SinkSpec
 from .http import HttpServer, add_health_routes, add_metrics_routes
 from .pipeline import Pipeline
 from .sampling import Sampler
@@ -24,8 +24,10 @@ from .scorers.engine import ScoringEngine
 from .scorers.heuristics import HeuristicSuite
 from .scorers.heuristics.registry import METRICS
 from .sinks.jsonl import JsonlDeadLetterSink, JsonlEventSink
+from .sinks.kafka import KafkaDeadLetterSink, KafkaEventSink
 from .sinks.prometheus import PrometheusSink
 from .sources.file import FileSource
+from .sources.kafka import KafkaSource
 from .stages import DeadLetterSink, Sink, Source
 
 log = logging.getLogger(__name__)
@@ -40,12 +42,38 @@ def build_engine(settings: Settings) -> ScoringEngine:
     )
 
 
-def build_sources(settings: Settings) -> list[Source]:
+def build_sources(settings: Settings, registry: CollectorRegistry) -> list[Source]:
     """One source per configured URI."""
-    return [
-        FileSource(spec, batch_size=settings.pipeline.batch_size, follow=settings.follow)
-        for spec in settings.source_specs()
-    ]
+    sources: list[Source] = []
+    for spec in settings.source_specs():
+        if isinstance(spec, KafkaSpec):
+            sources.append(
+                KafkaSource(
+                    spec,
+                    settings.kafka,
+                    registry,
+                    drain_timeout_s=settings.pipeline.drain_timeout_s,
+                )
+            )
+        else:
+            sources.append(
+                FileSource(spec, batch_size=settings.pipeline.batch_size, follow=settings.follow)
+            )
+    return sources
+
+
+def build_event_sink(spec: SinkSpec, settings: Settings) -> Sink:
+    """The scored-events sink for a URI."""
+    if isinstance(spec, KafkaSpec):
+        return KafkaEventSink(spec, settings.kafka)
+    return JsonlEventSink(spec)
+
+
+def build_dead_letter_sink(spec: SinkSpec, settings: Settings) -> DeadLetterSink:
+    """The dead-letter sink for a URI."""
+    if isinstance(spec, KafkaSpec):
+        return KafkaDeadLetterSink(spec, settings.kafka)
+    return JsonlDeadLetterSink(spec)
 
 
 def build_pipeline(
@@ -67,12 +95,12 @@ def build_pipeline(
         ]
         events = settings.events_spec()
         if events is not None:
-            built.append(JsonlEventSink(events))
+            built.append(build_event_sink(events, settings))
         sinks = built
     return Pipeline(
-        sources=build_sources(settings) if sources is None else sources,
+        sources=build_sources(settings, registry) if sources is None else sources,
         sinks=sinks,
-        dead_letters=dead_letters or JsonlDeadLetterSink(settings.dead_letter_spec()),
+        dead_letters=dead_letters or build_dead_letter_sink(settings.dead_letter_spec(), settings),
         engine=build_engine(settings),
         registry=registry,
         settings=settings.pipeline,

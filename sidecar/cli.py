@@ -99,14 +99,19 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import logs
     from .app import Sidecar
-    from .config import load_settings
+    from .config import FileSpec, load_settings
     from .summary import summarize
 
     settings = load_settings(args.config, **_overrides(args))
     if not settings.sources:
         raise ConfigError("no source configured: pass --source URI or set RAG_SIDECAR_SOURCES")
     for spec in settings.source_specs():
-        if spec.path is not None and not settings.follow and not spec.path.is_file():
+        if (
+            isinstance(spec, FileSpec)
+            and spec.path is not None
+            and not settings.follow
+            and not spec.path.is_file()
+        ):
             raise ConfigError(f"source file not found: {spec.path}")
     logs.configure(settings.log.level, settings.log.format)
     sidecar = Sidecar(settings)

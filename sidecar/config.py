@@ -10,12 +10,22 @@ typed specs here, so stages never see a raw string.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -38,8 +48,63 @@ class FileSpec:
         return "stdin" if self.path is None else "file"
 
 
-SourceSpec = FileSpec
-SinkSpec = FileSpec
+@dataclass(frozen=True, slots=True)
+class KafkaSpec:
+    """``kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC][?group=G&pattern=REGEX]``."""
+
+    bootstrap: tuple[str, ...]
+    topics: tuple[str, ...]
+    uri: str
+    group: str | None = None
+    pattern: str | None = None
+
+    @property
+    def name(self) -> str:
+        """A short, label-safe name for metrics."""
+        return "kafka"
+
+
+SourceSpec = FileSpec | KafkaSpec
+SinkSpec = FileSpec | KafkaSpec
+
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def _parse_kafka_uri(uri: str, what: str) -> KafkaSpec:
+    parts = urlsplit(uri)
+    hosts = tuple(h for h in parts.netloc.split(",") if h)
+    if not hosts:
+        raise ValueError(f"{what} URI {uri!r} names no bootstrap server")
+    for host in hosts:
+        _, sep, port = host.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"bootstrap server {host!r} in {uri!r} must be HOST:PORT")
+    topics = tuple(t for t in parts.path.strip("/").split(",") if t)
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"group", "pattern"}
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {sorted(unknown)} in {uri!r}")
+    group = query.get("group", [None])[-1]
+    pattern = query.get("pattern", [None])[-1]
+    if pattern is not None:
+        if what != "source":
+            raise ValueError(f"pattern= is only valid for sources: {uri!r}")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad topic pattern {pattern!r}: {exc}") from None
+        if topics:
+            raise ValueError(f"give topics or pattern=, not both: {uri!r}")
+    elif not topics:
+        raise ValueError(f"{what} URI {uri!r} names no topic")
+    if what != "source" and len(topics) != 1:
+        raise ValueError(f"a sink URI names exactly one topic: {uri!r}")
+    if what != "source" and group is not None:
+        raise ValueError(f"group= is only valid for sources: {uri!r}")
+    for topic in topics:
+        if not _TOPIC_RE.match(topic):
+            raise ValueError(f"invalid Kafka topic name {topic!r}")
+    return KafkaSpec(hosts, topics, uri, group, pattern)
 
 
 def _parse_file_uri(uri: str, what: str) -> FileSpec:
@@ -61,12 +126,16 @@ def _parse_file_uri(uri: str, what: str) -> FileSpec:
 
 
 def parse_source_uri(uri: str) -> SourceSpec:
-    """Parse a source URI: ``file:PATH``, a bare path, or ``-`` for stdin."""
+    """Parse a source URI: ``file:PATH``, a bare path, ``-`` (stdin) or ``kafka://...``."""
+    if uri.startswith("kafka://"):
+        return _parse_kafka_uri(uri, "source")
     return _parse_file_uri(uri, "source")
 
 
 def parse_sink_uri(uri: str) -> SinkSpec:
-    """Parse an events or dead-letter URI: ``file:PATH``, a bare path, or ``-`` for stdout."""
+    """Parse an events or dead-letter URI: ``file:PATH``, a path, ``-`` (stdout) or ``kafka://...``."""
+    if uri.startswith("kafka://"):
+        return _parse_kafka_uri(uri, "sink")
     return _parse_file_uri(uri, "sink")
 
 
@@ -104,6 +173,55 @@ class PipelineSettings(BaseModel):
     drain_timeout_s: float = Field(30.0, gt=0, description="Max time to drain queues on shutdown.")
 
 
+class KafkaSettings(BaseModel):
+    """Kafka client options shared by the source, the sinks and replay.
+
+    Bootstrap servers and topics come from the ``kafka://`` URIs; everything
+    else is here. Passwords are secrets: never logged, never printed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = "rag-sidecar"
+    group_id: str = Field("rag-sidecar", description="Consumer group (a URI's ?group= wins).")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new group starts reading."
+    )
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    max_poll_interval_ms: int = Field(300_000, ge=1000)
+    max_records: int = Field(500, ge=1, description="Records per consumed batch.")
+    commit_interval_s: float = Field(
+        1.0, gt=0, description="How often finished offsets are committed (also on rebalance/stop)."
+    )
+    max_in_flight: int = Field(
+        20_000, ge=1, description="Records read but not yet written; above it partitions pause."
+    )
+    acks: Literal["all", "1", "0"] = "all"
+    enable_idempotence: bool = Field(
+        True, description="Idempotent producer (needs broker support for InitProducerId)."
+    )
+    linger_ms: int = Field(5, ge=0)
+    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
+    max_batch_size: int = Field(1 << 20, ge=16384, description="Producer batch bytes.")
+    request_timeout_ms: int = Field(30_000, ge=1000)
+
+    @model_validator(mode="after")
+    def _check_security(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and (
+            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
+        ):
+            raise ValueError("SASL needs sasl_mechanism, sasl_username and sasl_password")
+        return self
+
+
 class LogSettings(BaseModel):
     """Structured logging."""
 
@@ -135,6 +253,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     heuristics: HeuristicsSettings = Field(default_factory=HeuristicsSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("sources")
@@ -152,6 +271,16 @@ class Settings(BaseSettings):
         if value is not None:
             parse_sink_uri(value)
         return value
+
+    @model_validator(mode="after")
+    def _check_at_least_once(self) -> Settings:
+        kafka = any(isinstance(parse_source_uri(u), KafkaSpec) for u in self.sources)
+        if kafka and self.pipeline.overflow == "drop":
+            raise ValueError(
+                "pipeline.overflow=drop would skip Kafka offsets (data loss); "
+                "Kafka sources use backpressure: set overflow=block"
+            )
+        return self
 
     def source_specs(self) -> list[SourceSpec]:
         """The parsed source URIs."""

@@ -12,7 +12,14 @@ about the classes below::
     ├── StageError               a source or sink failed
     │   ├── RetryableError       transient (broker unavailable, timeout, 429/503);
     │   │                        the caller may retry, honouring ``retry_after``
-    │   └── PermanentError       retrying will not help (auth, unknown topic, disk full)
+    │   ├── PermanentError       retrying will not help (auth, unknown topic, disk full)
+    │   └── JudgeError           the LLM judge endpoint failed one judged trace; caught
+    │       │                    by the judge stage, never fatal (heuristics go on)
+    │       ├── JudgeUnavailable     transient, also a RetryableError: transport error,
+    │       │   │                    timeout, 429, 5xx (``outcome`` says which)
+    │       │   └── JudgeBreakerOpen the circuit breaker refused the call
+    │       ├── JudgeRejected        a 4xx other than 408/429, also a PermanentError
+    │       └── JudgeBadOutput       a reply that does not parse into the judge's schema
     └── PipelineStalledError     a stage made no progress for longer than allowed
 
 The reason codes of :class:`InvalidInputError` are a closed set (``REASONS``) so
@@ -75,3 +82,64 @@ class PermanentError(StageError):
 
 class PipelineStalledError(SidecarError):
     """A stage made no progress for longer than the configured stall timeout."""
+
+
+class JudgeError(StageError):
+    """The LLM judge failed on one trace; ``outcome`` is its requests-metric label."""
+
+    outcome: str = "error"
+
+
+class JudgeUnavailable(JudgeError, RetryableError):
+    """The judge endpoint is unreachable, slow or overloaded (transient).
+
+    ``outcome`` is ``error`` (transport error, 5xx), ``timeout`` or
+    ``rate_limited`` (429); ``retry_after`` carries the peer's hint, if any.
+    """
+
+    def __init__(
+        self, message: str, *, outcome: str = "error", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.outcome = outcome
+
+
+class JudgeBreakerOpen(JudgeUnavailable):
+    """The judge's circuit breaker is open: the call was not attempted."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, outcome="breaker_open", retry_after=retry_after)
+
+
+class JudgeRejected(JudgeError, PermanentError):
+    """The endpoint refused the request (4xx): auth, unknown model, bad request."""
+
+    outcome = "rejected"
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class JudgeBadOutput(JudgeError):
+    """The judge replied, but not with the JSON its prompt asks for.
+
+    Carries the tokens the failed reply cost and, for the repair prompt, the
+    reply itself (``content``) and the validation error (``detail``).
+    """
+
+    outcome = "bad_output"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        content: str = "",
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.detail = message
+        self.content = content
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens

@@ -36,6 +36,8 @@ class Record:
     origin: str
     """Where it came from, for dead letters: ``path:line``, ``topic/partition@offset``."""
     arrival: float = field(default_factory=time.time)
+    attrs: dict[str, str] | None = None
+    """Source-specific facts kept with dead letters (Kafka: topic, partition, offset, key)."""
 
 
 def _noop(ok: bool) -> None:
@@ -74,6 +76,7 @@ class DeadLetter:
     origin: str
     raw: bytes
     received_at: float
+    attrs: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: raw bytes as UTF-8 text when possible, else base64."""
@@ -84,6 +87,8 @@ class DeadLetter:
             "origin": self.origin,
             "received_at": self.received_at,
         }
+        if self.attrs:
+            doc["attrs"] = self.attrs
         try:
             doc["raw"] = self.raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -46,6 +46,7 @@ class ScoringEngine:
                 origin=record.origin,
                 raw=record.value,
                 received_at=record.arrival,
+                attrs=record.attrs,
             )
         return Result(trace, self.score(trace, source))
 

@@ -1,9 +1,11 @@
 """Cheap language detection of the query and the answer.
 
 1. **Script.** Letters are counted per script from Unicode ranges (Latin,
-   Greek, Cyrillic, Hebrew, Arabic, Devanagari, Thai, Hangul, kana, Han). Pure
-   ASCII text is Latin without counting. The dominant script must hold at least
-   60% of the letters and at least 3 of them (2 for Han, kana and Hangul).
+   Greek, Cyrillic, Hebrew, Arabic, Devanagari, Thai, Hangul, kana, Han). The
+   dominant script must hold at least 60% of the letters and at least 3 of them
+   (2 for Han, kana and Hangul). Text whose ASCII letters outnumber its other
+   characters 1.5 to 1 (ASCII text, English with curly quotes, French...) is
+   Latin without counting per script.
 2. **Language.** Non-Latin scripts map to their main language: ``el``, ``ru``
    (any Cyrillic), ``he``, ``ar`` (any Arabic script), ``hi`` (any Devanagari),
    ``th``, ``ko``, ``ja`` (kana make up ≥ 10% of the Han + kana letters) or
@@ -56,7 +58,7 @@ _VOTE_WORDS: Final = frozenset(_VOTES)
 _ENGLISH_ONLY: Final = frozenset(w for w, langs in _VOTES.items() if langs == (0,))
 
 _SCRIPTS: Final = (
-    ("latin", re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]+")),
+    ("latin", re.compile(r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]+")),
     ("greek", re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]+")),
     ("cyrillic", re.compile(r"[\u0400-\u04ff]+")),
     ("hebrew", re.compile(r"[\u0590-\u05ff]+")),
@@ -79,12 +81,21 @@ _SCRIPT_LANGUAGE: Final = {
 _DENSE_SCRIPTS: Final = frozenset({"cjk", "hangul"})
 
 
+_NON_LETTER_BYTES: Final = bytes(c for c in range(128) if not chr(c).isalpha())
+
+
 def _script_counts(text: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
+    """Letters per script (Latin only when Latin surely holds 60% of them)."""
+    ascii_part = text.encode("ascii", "ignore")
+    ascii_letters = len(ascii_part.translate(None, _NON_LETTER_BYTES))
+    non_ascii = len(text) - len(ascii_part)
+    if ascii_letters >= 1.5 * non_ascii:  # e.g. English with curly quotes, or French
+        return {"latin": ascii_letters + non_ascii}
+    counts = {"latin": ascii_letters} if ascii_letters else {}
     for script, pattern in _SCRIPTS:
         n = sum(map(len, pattern.findall(text)))
         if n:
-            counts[script] = n
+            counts[script] = counts.get(script, 0) + n
     return counts
 
 

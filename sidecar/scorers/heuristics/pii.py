@@ -48,7 +48,8 @@ _NON_DIGIT_BYTES: Final = bytes(c for c in range(256) if not 48 <= c <= 57)
 
 def _may_hold_numbers(text: str) -> bool:
     """Cheap pre-check: could ``text`` contain a phone or card number?"""
-    if text.isascii() and len(text.encode("ascii").translate(None, _NON_DIGIT_BYTES)) < 9:
+    digits = text.encode("ascii", "ignore").translate(None, _NON_DIGIT_BYTES)
+    if len(digits) < 9:
         return False
     return _CANDIDATE_RE.search(text) is not None
 

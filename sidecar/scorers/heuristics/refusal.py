@@ -1,7 +1,8 @@
 """Answers that decline to answer (English).
 
 The answer's opening (its first :data:`REFUSAL_WINDOW` characters, lowercased,
-curly apostrophes folded) is searched for these phrasings:
+curly apostrophes folded) is searched for these phrasings (words may be
+separated by any whitespace):
 
 * "I don't know" / "I do not know" / "I dont know";
 * "I cannot / can't / can not / could not / couldn't / am unable to / 'm unable
@@ -63,15 +64,19 @@ class RefusalRule:
 def _rule(
     gate: tuple[set[str], ...], literal: str, rest: str, after: set[str] | None = None
 ) -> RefusalRule:
-    # The look-behind, placed after the literal, makes it start a word.
+    # The look-behind, placed after the literal, makes it start a word; a space
+    # in ``rest`` stands for any run of whitespace.
     start = re.escape(literal)
-    regex = re.compile(f"{start}(?<![^\\W_]{start}){rest}")
+    tail = rest.replace(" ", r"\s+")
+    regex = re.compile(f"{start}(?<![^\\W_]{start}){tail}")
     return RefusalRule(
         tuple(frozenset(g) for g in gate), regex, None if after is None else frozenset(after)
     )
 
 
-_NOUNS: Final = ("context", "document", "documents", "source", "sources", "passage", "passages")
+_NOUNS: Final = frozenset(
+    {"context", "document", "documents", "source", "sources", "passage", "passages", "text"}
+)
 REFUSAL_RULES: Final[tuple[RefusalRule, ...]] = (
     _rule(
         ({"i", "im"},),
@@ -83,25 +88,25 @@ REFUSAL_RULES: Final[tuple[RefusalRule, ...]] = (
         r"| (?:do not|don't) have (?:(?:enough|sufficient|any|the) )?"
         r"(?:information|context|data|details))\b",
     ),
-    _rule(({"unable"},), "unable to ", r"(?:answer|find|determine|provide)\b"),
+    _rule(({"unable"},), "unable", r" to (?:answer|find|determine|provide)\b"),
     _rule(
         ({"not"}, {"context", "document", "source", "passage", "text", "information"}),
-        "not ",
-        r"(?:enough (?:information|context)"
+        "not",
+        r" (?:enough (?:information|context)"
         r"|(?:(?:mentioned|included|found|available|present|provided|specified) )?in the "
         rf"(?:(?:provided|given|supplied|available|retrieved) )?{_NOUN})\b",
     ),
-    _rule(({"insufficient"},), "insufficient ", r"(?:information|context)\b"),
+    _rule(({"insufficient"},), "insufficient", r" (?:information|context)\b"),
     _rule(
         ({"context", "document", "source", "passage", "text"}, {"not", "t"}),
         "do",
         r"(?:es not|esn't| not|n't) (?:contain|include|provide|mention|specify|say)\b",
-        after={*_NOUNS, "text"},
+        after=set(_NOUNS),
     ),
     _rule(
         ({"no"}, {"information"}),
-        "no ",
-        r"(?:(?:relevant|specific|such) )?information (?:about|on|regarding|in"
+        "no",
+        r" (?:(?:relevant|specific|such) )?information (?:about|on|regarding|in"
         r"|available|is available|was found|provided)\b",
     ),
     _rule(({"no"}, {"information"}), "contain", r"s? no (?:relevant )?information\b"),
@@ -114,7 +119,7 @@ REFUSAL_RULES: Final[tuple[RefusalRule, ...]] = (
 """The refusal rules, tried in order."""
 
 _ANY_GATE: Final = frozenset().union(*(rule.gate[0] for rule in REFUSAL_RULES))
-_APOSTROPHES: Final = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_APOSTROPHES: Final = ("\u2019", "\u2018", "\u02bc")
 
 
 def is_refusal(answer: str, words: frozenset[str] | None = None) -> bool:
@@ -125,7 +130,8 @@ def is_refusal(answer: str, words: frozenset[str] | None = None) -> bool:
     """
     head = answer[:REFUSAL_WINDOW].lower()
     if not head.isascii():
-        head = head.translate(_APOSTROPHES)
+        for apostrophe in _APOSTROPHES:
+            head = head.replace(apostrophe, "'")
     if words is None:
         words = analyse(head).words
     if _ANY_GATE.isdisjoint(words):

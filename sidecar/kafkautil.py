@@ -1,0 +1,88 @@
+"""What the Kafka source, sinks and replay share: client options and error translation.
+
+aiokafka errors never leave the Kafka stages: :func:`translate` maps them to
+:class:`~sidecar.errors.RetryableError` (the broker or network may recover) or
+:class:`~sidecar.errors.PermanentError` (configuration or authorisation).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from aiokafka import errors as ke
+
+from .config import KafkaSettings
+from .errors import PermanentError, RetryableError, StageError
+
+_PERMANENT = (
+    ke.TopicAuthorizationFailedError,
+    ke.GroupAuthorizationFailedError,
+    ke.ClusterAuthorizationFailedError,
+    ke.MessageSizeTooLargeError,
+    ke.RecordListTooLargeError,
+    ke.InvalidTopicError,
+    ke.UnsupportedVersionError,
+    ke.UnsupportedSaslMechanismError,
+    ke.AuthenticationFailedError,
+    ke.UnsupportedCodecError,
+)
+
+
+def translate(exc: BaseException, what: str) -> StageError:
+    """Map an aiokafka (or OS) error to the sidecar's error tree."""
+    detail = f"{what}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, _PERMANENT):
+        return PermanentError(detail)
+    # Everything else (timeouts, lost connections, leader elections, even errors the protocol
+    # calls non-retriable such as a broker restarting mid-request) is retried with backoff.
+    return RetryableError(detail)
+
+
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
+    """A TLS context when the protocol asks for one."""
+    if settings.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    ctx = ssl.create_default_context(
+        cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+    )
+    if settings.ssl_certfile is not None:
+        ctx.load_cert_chain(
+            str(settings.ssl_certfile),
+            str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
+        )
+    return ctx
+
+
+def client_kwargs(settings: KafkaSettings, bootstrap: tuple[str, ...]) -> dict[str, Any]:
+    """Keyword arguments common to aiokafka producers and consumers."""
+    kw: dict[str, Any] = {
+        "bootstrap_servers": list(bootstrap),
+        "client_id": settings.client_id,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.security_protocol,
+    }
+    ctx = ssl_context(settings)
+    if ctx is not None:
+        kw["ssl_context"] = ctx
+    if settings.sasl_mechanism is not None:
+        kw["sasl_mechanism"] = settings.sasl_mechanism
+        kw["sasl_plain_username"] = settings.sasl_username
+        kw["sasl_plain_password"] = (
+            settings.sasl_password.get_secret_value() if settings.sasl_password else None
+        )
+    return kw
+
+
+def producer_kwargs(settings: KafkaSettings, bootstrap: tuple[str, ...]) -> dict[str, Any]:
+    """Keyword arguments for an AIOKafkaProducer that writes our events durably."""
+    acks: int | str = "all" if settings.acks == "all" else int(settings.acks)
+    return {
+        **client_kwargs(settings, bootstrap),
+        "acks": acks,
+        "enable_idempotence": settings.enable_idempotence,
+        "linger_ms": settings.linger_ms,
+        "compression_type": settings.compression_type,
+        "max_batch_size": settings.max_batch_size,
+        "max_request_size": max(settings.max_batch_size, 1 << 20),
+    }

@@ -1,0 +1,362 @@
+"""Kafka source: a faststream batch subscriber in a consumer group, at-least-once.
+
+* faststream's :class:`~faststream.kafka.KafkaBroker` (aiokafka underneath) runs a
+  batch subscriber with ``AckPolicy.MANUAL``; its handler only turns the batch
+  into :class:`~sidecar.stages.Record` s and emits them.
+* Offsets are committed only up to the first record whose results are not yet
+  written: each partition keeps the batches it emitted in order, and a batch's
+  ``done(True)`` lets the commit point advance past it. A periodic task commits
+  (``kafka.commit_interval_s``), and so do rebalances and shutdown.
+* Rebalance: revoked partitions commit what is finished, then forget their
+  in-flight batches (their late completions are ignored; the new owner re-reads
+  them: duplicates, never loss).
+* Backpressure: above ``kafka.max_in_flight`` records read but not written, every
+  assigned partition is paused (the consumer keeps polling and heartbeating, so
+  the group is not left); below half of it they resume.
+* ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ..config import KafkaSettings, KafkaSpec
+from ..kafkautil import ssl_context
+from ..stages import Batch, Emit, Record
+
+log = logging.getLogger(__name__)
+
+
+class PartitionOffsets:
+    """One partition's batches in read order; commit point = end of the finished prefix."""
+
+    def __init__(self, committed: int | None = None) -> None:
+        self._open: deque[list[Any]] = deque()  # [next_offset, finished]
+        self.commit_point: int | None = committed
+        self.committed: int | None = committed
+
+    def add(self, next_offset: int) -> list[Any]:
+        """Register a batch whose last offset is ``next_offset - 1``; returns its handle."""
+        entry = [next_offset, False]
+        self._open.append(entry)
+        return entry
+
+    def finish(self, entry: list[Any]) -> None:
+        """Mark a batch written and advance the commit point over the finished prefix."""
+        entry[1] = True
+        while self._open and self._open[0][1]:
+            self.commit_point = self._open.popleft()[0]
+
+    def due(self) -> int | None:
+        """The offset to commit now, if it moved since the last commit."""
+        if self.commit_point is not None and self.commit_point != self.committed:
+            return self.commit_point
+        return None
+
+
+class _Lag(Collector):
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "rag_sidecar_kafka_lag",
+            "Records on the partition not yet committed (high watermark − committed offset).",
+            labels=["topic", "partition"],
+        )
+        in_flight = GaugeMetricFamily(
+            "rag_sidecar_kafka_in_flight",
+            "Records read from Kafka whose results are not yet written.",
+        )
+        paused = GaugeMetricFamily(
+            "rag_sidecar_kafka_paused", "1 while partitions are paused for backpressure."
+        )
+        for tp, hw, committed in self._source.positions():
+            if hw is not None:
+                lag.add_metric([tp.topic, str(tp.partition)], max(hw - (committed or 0), 0))
+        in_flight.add_metric([], self._source.in_flight)
+        paused.add_metric([], 1.0 if self._source.paused else 0.0)
+        yield lag
+        yield in_flight
+        yield paused
+
+
+class KafkaSource:
+    """Consumes traces from Kafka topics (or a pattern) in a consumer group."""
+
+    def __init__(
+        self,
+        spec: KafkaSpec,
+        settings: KafkaSettings,
+        registry: CollectorRegistry,
+        *,
+        drain_timeout_s: float = 30.0,
+    ) -> None:
+        self.name = "kafka"
+        self.spec = spec
+        self.settings = settings
+        self.group_id = spec.group or settings.group_id
+        self.drain_timeout_s = drain_timeout_s
+        self.in_flight = 0
+        self.paused = False
+        self._parts: dict[TopicPartition, PartitionOffsets] = {}
+        self._subscriber: Any = None
+        self._broker: KafkaBroker | None = None
+        self._emit: Emit | None = None
+        self._closing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopped = asyncio.Event()
+        self._commit_task: asyncio.Task[None] | None = None
+        self.commits = Counter(
+            "rag_sidecar_kafka_commits",
+            "Offset commits, by outcome (ok, failed).",
+            ("outcome",),
+            registry=registry,
+        )
+        self.rebalances = Counter(
+            "rag_sidecar_kafka_rebalances",
+            "Partition assignment changes, by kind (assigned, revoked).",
+            ("kind",),
+            registry=registry,
+        )
+        registry.register(_Lag(self))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _security(self) -> BaseSecurity | None:
+        s = self.settings
+        ctx = ssl_context(s)
+        if s.sasl_mechanism is None:
+            return BaseSecurity(ssl_context=ctx) if ctx is not None else None
+        password = s.sasl_password.get_secret_value() if s.sasl_password else ""
+        cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+        return cls[s.sasl_mechanism](s.sasl_username or "", password, ssl_context=ctx)
+
+    async def start(self, emit: Emit) -> None:
+        """Join the group and start consuming."""
+        s = self.settings
+        self._emit = emit
+        broker = KafkaBroker(
+            list(self.spec.bootstrap),
+            client_id=s.client_id,
+            request_timeout_ms=s.request_timeout_ms,
+            security=self._security(),
+            logger=logging.getLogger("sidecar.kafka.faststream"),
+            log_level=logging.DEBUG,  # per-message logs only at DEBUG
+            graceful_timeout=self.drain_timeout_s,
+        )
+        topics = () if self.spec.pattern else self.spec.topics
+        subscriber = broker.subscriber(
+            *topics,
+            pattern=self.spec.pattern,
+            group_id=self.group_id,
+            batch=True,
+            max_records=s.max_records,
+            batch_timeout_ms=200,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset=s.auto_offset_reset,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=s.heartbeat_interval_ms,
+            max_poll_interval_ms=s.max_poll_interval_ms,
+            listener=_Rebalance(self),
+            decoder=_raw_decoder,
+        )
+
+        async def handle(body: list[bytes], msg: KafkaMessage) -> None:
+            await self._handle(msg)
+
+        subscriber(handle)
+        self._subscriber = subscriber
+        self._broker = broker
+        await broker.start()
+        self._commit_task = asyncio.create_task(self._commit_loop(), name="kafka:commit")
+        log.info(
+            "kafka source started",
+            extra={
+                "fields": {
+                    "group": self.group_id,
+                    "topics": list(self.spec.topics),
+                    "pattern": self.spec.pattern,
+                }
+            },
+        )
+
+    async def drained(self) -> None:
+        """A Kafka topic never ends: returns only after :meth:`aclose`."""
+        await self._stopped.wait()
+
+    async def aclose(self) -> None:
+        """Stop reading, wait for in-flight records to be written, commit, leave the group."""
+        self._closing = True
+        self._pause_all()
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.drain_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "kafka in-flight records not written in time; they will be re-read",
+                extra={"fields": {"in_flight": self.in_flight}},
+            )
+        if self._commit_task is not None:
+            self._commit_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._commit_task
+        await self._commit()
+        if self._broker is not None:
+            await self._broker.stop()
+        self._stopped.set()
+
+    # ---------------------------------------------------------------- consumption
+
+    @property
+    def _consumer(self) -> AIOKafkaConsumer | None:
+        consumer = getattr(self._subscriber, "consumer", None)
+        return consumer if isinstance(consumer, AIOKafkaConsumer) else None
+
+    async def _handle(self, msg: KafkaMessage) -> None:
+        raws = msg.raw_message
+        records_in: Sequence[Any] = raws if isinstance(raws, tuple) else (raws,)
+        if self._closing or not records_in or self._emit is None:
+            return  # not emitted → not committed → re-read by the next owner
+        now = time.time()
+        records: list[Record] = []
+        last: dict[TopicPartition, int] = {}
+        for rec in records_in:
+            topic, partition, offset = rec.topic, rec.partition, rec.offset
+            attrs = {"topic": topic, "partition": str(partition), "offset": str(offset)}
+            records.append(Record(rec.value or b"", f"{topic}/{partition}@{offset}", now, attrs))
+            last[TopicPartition(topic, partition)] = offset + 1
+        handles = []
+        for tp, next_offset in last.items():
+            part = self._parts.get(tp)
+            if part is None:  # assigned before our listener saw it (or a test broker)
+                part = self._parts[tp] = PartitionOffsets()
+            handles.append((part, part.add(next_offset)))
+        self.in_flight += len(records)
+        self._idle.clear()
+        if self.in_flight >= self.settings.max_in_flight:
+            self._pause_all()
+        await self._emit(Batch(self.name, records, self._completion(handles, len(records))))
+
+    def _completion(self, handles: list[tuple[PartitionOffsets, list[Any]]], n: int) -> Any:
+        def done(ok: bool) -> None:
+            self.in_flight -= n
+            if ok:
+                for part, entry in handles:
+                    part.finish(entry)
+            if self.in_flight <= 0:
+                self.in_flight = 0
+                self._idle.set()
+            if (
+                self.paused
+                and not self._closing
+                and self.in_flight <= self.settings.max_in_flight // 2
+            ):
+                self._resume_all()
+
+        return done
+
+    def _pause_all(self) -> None:
+        if self._consumer is not None and not self.paused:
+            assigned = list(self._consumer.assignment())
+            if assigned:
+                self._consumer.pause(*assigned)
+            self.paused = True
+
+    def _resume_all(self) -> None:
+        if self._consumer is not None:
+            assigned = list(self._consumer.assignment())
+            if assigned:
+                self._consumer.resume(*assigned)
+        self.paused = False
+
+    # ------------------------------------------------------------------- commits
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.commit_interval_s)
+            await self._commit()
+
+    async def _commit(self, only: Sequence[TopicPartition] | None = None) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        due = {
+            tp: off
+            for tp, part in self._parts.items()
+            if (only is None or tp in only) and (off := part.due()) is not None
+        }
+        if not due:
+            return
+        try:
+            await consumer.commit(due)
+        except Exception as exc:  # rebalance in progress, coordinator moved, broker down
+            self.commits.labels("failed").inc()
+            log.warning(
+                "offset commit failed; will retry",
+                extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}},
+            )
+            return
+        self.commits.labels("ok").inc()
+        for tp, off in due.items():
+            part = self._parts.get(tp)
+            if part is not None:
+                part.committed = off
+
+    def positions(self) -> list[tuple[TopicPartition, int | None, int | None]]:
+        """(partition, high watermark, committed offset) for assigned partitions."""
+        consumer = self._consumer
+        out = []
+        for tp, part in list(self._parts.items()):
+            hw = consumer.highwater(tp) if consumer is not None else None
+            out.append((tp, hw, part.committed))
+        return out
+
+    async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        """Commit what is finished on revoked partitions, then forget their in-flight work."""
+        self.rebalances.labels("revoked").inc(len(revoked))
+        await self._commit(revoked)
+        for tp in revoked:
+            self._parts.pop(tp, None)
+
+    async def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        """Start tracking newly assigned partitions from their committed offsets."""
+        self.rebalances.labels("assigned").inc(len(assigned))
+        for tp in assigned:
+            committed = None
+            if self._consumer is not None:
+                with contextlib.suppress(Exception):
+                    committed = await self._consumer.committed(tp)
+            self._parts[tp] = PartitionOffsets(committed)
+        if self.paused and self._consumer is not None and assigned:
+            self._consumer.pause(*assigned)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._source.on_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._source.on_assigned(list(assigned))
+
+
+async def _raw_decoder(msg: Any) -> Any:
+    """Skip faststream's body decoding: the pipeline decodes the raw bytes itself."""
+    return msg.body

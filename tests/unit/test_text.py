@@ -1,0 +1,122 @@
+"""The tokenizer, stop-words and the chunk token cache."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sidecar.scorers.text import (
+    STOP_WORDS,
+    TokenCache,
+    analyse,
+    content_tokens,
+    normalise_token,
+    tokenize,
+)
+
+_WORD = re.compile(r"[^\W_]+")
+_PLURAL = re.compile(r"s(?<=[^\W_]{2}[^\W_s]s)(?![^\W_])")
+
+
+def test_tokens_are_lowercased_words_without_punctuation() -> None:
+    assert tokenize("Hello, World! It's 2024 -- snake_case") == [
+        "hello",
+        "world",
+        "it",
+        "s",
+        "2024",
+        "snake",
+        "case",
+    ]
+
+
+def test_unicode_words() -> None:
+    assert tokenize("Größe: Ünïcödé — Привет, 世界") == ["größe", "ünïcödé", "привет", "世界"]
+
+
+def test_common_unicode_punctuation_splits_words() -> None:
+    assert tokenize("It’s “quoted”—dash…\u00a0bullet • end") == [
+        "it",
+        "s",
+        "quoted",
+        "dash",
+        "bullet",
+        "end",
+    ]
+
+
+def test_plural_rule_strips_s_of_long_tokens_only() -> None:
+    assert tokenize("models gpus class glasses is was this 1990s") == [
+        "model",
+        "gpu",
+        "class",
+        "glasse",
+        "is",
+        "was",
+        "thi",
+        "1990",
+    ]
+    assert normalise_token("models") == "model"
+    assert normalise_token("class") == "class"
+    assert normalise_token("bus") == "bus"
+
+
+@given(st.text(alphabet=st.sampled_from("aAsSzZ09 _-.,'\t\n\x00\x7fé’—\u00a0•"), max_size=40))
+def test_ascii_fast_path_matches_the_unicode_path(text: str) -> None:
+    assert tokenize(text) == _WORD.findall(_PLURAL.sub("", text.lower()))
+
+
+@given(st.lists(st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True), max_size=10))
+def test_normalise_token_matches_tokenize(words: list[str]) -> None:
+    assert tokenize(" ".join(words)) == [normalise_token(w) for w in words]
+
+
+def test_content_tokens_drop_stop_words_and_keep_numbers() -> None:
+    assert content_tokens("What is the price of the 3 models?") == {"price", "3", "model"}
+    assert "the" in STOP_WORDS and "this" in STOP_WORDS and "thi" in STOP_WORDS
+    assert 140 <= len(STOP_WORDS) <= 200
+
+
+def test_analyse_counts_every_token() -> None:
+    tokens = analyse("The cat and the dog.")
+    assert tokens.n_tokens == 5
+    assert tokens.words == {"the", "cat", "and", "dog"}
+    assert tokens.content == {"cat", "dog"}
+
+
+def test_cache_counts_hits_and_misses() -> None:
+    cache = TokenCache(max_entries=10)
+    first = cache.get("Retrieval models rank chunks.")
+    assert (cache.hits, cache.misses) == (0, 1)
+    again = cache.get("Retrieval models rank chunks.")
+    assert again is first
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert first == {"retrieval", "model", "rank", "chunk"}
+
+
+def test_cache_evicts_least_recently_used() -> None:
+    cache = TokenCache(max_entries=2)
+    cache.get("a one")
+    cache.get("b two")
+    cache.get("a one")  # refresh "a one"
+    cache.get("c three")  # evicts "b two"
+    assert len(cache) == 2
+    assert "a one" in cache and "c three" in cache and "b two" not in cache
+
+
+def test_cache_size_zero_disables_caching() -> None:
+    cache = TokenCache(max_entries=0)
+    cache.get("x y")
+    cache.get("x y")
+    assert len(cache) == 0 and cache.misses == 2 and cache.hits == 0
+
+
+def test_cached_entry_fingerprint_ignores_case_and_whitespace() -> None:
+    cache = TokenCache()
+    a = cache.lookup("Hello   World\n")
+    b = cache.lookup(" hello world")
+    assert a.fingerprint == b.fingerprint
+    assert not a.blank
+    assert cache.lookup(" \n\t").blank
