@@ -239,6 +239,12 @@ class Pipeline:
             )
         self.ready = False
         self.failed.set()
+        # Nothing queued will be written now: tell the sources, so none waits for it.
+        for queue in (self._score_q, self._write_q):
+            while not queue.empty():
+                item = queue.get_nowait()
+                (item if isinstance(item, Batch) else item.batch).done(False)
+                queue.task_done()
 
     # ---------------------------------------------------------------------- health
 
@@ -291,6 +297,9 @@ class Pipeline:
                     else:
                         letters.append(out)
                 await self._write_q.put(_Scored(batch, results, letters))
+            except BaseException:
+                batch.done(False)
+                raise
             finally:
                 state.busy_since = None
                 state.last_progress = time.monotonic()
@@ -325,6 +334,9 @@ class Pipeline:
                 if item.batch.records:
                     m.latency.observe(time.time() - item.batch.records[0].arrival)
                 item.batch.done(True)
+            except BaseException:
+                item.batch.done(False)
+                raise
             finally:
                 state.busy_since = None
                 state.last_progress = time.monotonic()

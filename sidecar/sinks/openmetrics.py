@@ -1,28 +1,26 @@
 """OpenMetrics backfill sink: replayed results as historical Prometheus samples.
 
-``rag-sidecar replay ... --openmetrics FILE`` writes a file that
-``promtool tsdb create-blocks-from openmetrics FILE DIR`` turns into TSDB blocks,
-so the dashboards used on live data work on the replayed range. Results are
-aggregated exactly like :class:`~sidecar.sinks.prometheus.PrometheusSink` does
-(same families, buckets and label capping) but at each event's own time: the
-cumulative state of every series is emitted at the end of each ``step_s``
-bucket of event time, a series starting with a 0 sample one step earlier.
+``rag-sidecar replay ... --openmetrics FILE`` writes a file that ``promtool tsdb
+create-blocks-from openmetrics FILE DIR`` turns into blocks, so live dashboards
+work on the replayed range. Results are aggregated like
+:class:`~sidecar.sinks.prometheus.PrometheusSink` (same families, buckets and
+label caps) but at each event's own time: every series' cumulative state is
+emitted at the end of each ``step_s`` bucket, after a 0 sample one step before
+the series' first point (so ``increase()`` counts its first events).
 
-Events arrive roughly in time order. A bucket is emitted once the watermark
-(latest event time minus ``lateness_s``) has passed its end; an event older than
-the last emitted bucket is counted in :attr:`late` and lands in the next one, so
-no series ever goes back in time (promtool silently drops such samples). Gaps of
-at most ``max_gap_s`` without events are filled with flat samples.
-
-The file keeps each family, and each series inside it, contiguous as OpenMetrics
-requires: rendered samples are buffered per series (at most ``spill_bytes`` in
-all), appended to per-series spill files in a temporary directory next to the
-output, and concatenated by :meth:`aclose`. Memory is bounded by series ×
-buckets within the lateness window, whatever the number of traces.
+A bucket is emitted once the watermark (latest event time minus ``lateness_s``)
+passes its end; an older event is counted in :attr:`late` and lands in the next
+bucket, so no series goes back in time (promtool silently drops such samples).
+Gaps up to ``max_gap_s`` are filled with flat samples. Each family and each
+series is contiguous, as OpenMetrics requires: samples are buffered per series
+(``spill_bytes`` in all), appended to per-series spill files in a temporary
+directory next to the output, and concatenated by :meth:`aclose`. Memory is
+bounded by series × buckets in the lateness window, not by traces.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import shutil
@@ -30,6 +28,7 @@ import tempfile
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter
@@ -53,8 +52,7 @@ class _Family:
     """Histogram bounds (without +Inf); None for a counter."""
 
     @property
-    def width(self) -> int:
-        """Values per series: the total, or each bucket's own count plus the sum."""
+    def width(self) -> int:  # the total, or each bucket's own count plus the sum
         return 1 if self.buckets is None else len(self.buckets) + 2
 
     def header(self) -> str:
@@ -107,16 +105,11 @@ class _Series:
     def render(self, values: list[float], ts: str) -> int:
         """Buffer one point; returns the characters added."""
         if self.family.buckets is None:
-            line = f"{self.prefixes[0]}{_num(values[0])} {ts}\n"
-            self.buf.append(line)
-            return len(line)
-        lines: list[str] = []
-        cum = 0.0
-        for prefix, n in zip(self.prefixes[:-2], values, strict=False):
-            cum += n
-            lines.append(f"{prefix}{_num(cum)} {ts}\n")
-        lines.append(f"{self.prefixes[-2]}{_num(values[-1])} {ts}\n")
-        lines.append(f"{self.prefixes[-1]}{_num(cum)} {ts}\n")
+            numbers = values
+        else:  # cumulative buckets, +Inf, sum, count
+            cumulative = list(accumulate(values[:-1]))
+            numbers = [*cumulative, values[-1], cumulative[-1]]
+        lines = [f"{p}{_num(x)} {ts}\n" for p, x in zip(self.prefixes, numbers, strict=True)]
         self.buf.extend(lines)
         return sum(map(len, lines))
 
@@ -149,10 +142,8 @@ class OpenMetricsBackfillSink:
         self.lateness_s = float(lateness_s)
         self.max_gap_s = float(max_gap_s)
         self.spill_bytes = spill_bytes
-        self.late = 0
-        """Events older than the last emitted bucket, counted in the next one."""
-        self.skipped = 0
-        """Events left out: a timestamp that is not finite, negative or after year 5000."""
+        self.late = 0  # events older than the last emitted bucket, counted in the next one
+        self.skipped = 0  # events left out: timestamp not finite, negative or after year 5000
         self._kinds = dict(metric_kinds)
         self._extra = "".join(f',{k}="{_escape(v)}"' for k, v in sorted(extra.items()))
         overflow = Counter("overflow", "Unused.", ("label",), registry=CollectorRegistry())
@@ -186,8 +177,6 @@ class OpenMetricsBackfillSink:
 
     async def write(self, results: Sequence[Result]) -> None:
         """Aggregate a batch into its time buckets; emit buckets the watermark passed."""
-        if self._buffered >= self.spill_bytes:
-            self._spill()  # before ingesting, so a failure leaves no half-counted batch
         step, limit = self.step_s, self._limit
         for r in results:
             ev = r.event
@@ -228,9 +217,11 @@ class OpenMetricsBackfillSink:
 
     async def aclose(self) -> None:
         """Emit every remaining bucket and assemble the file (atomically replaced)."""
-        if self._closed:
-            return
-        self._closed = True
+        if not self._closed:
+            self._closed = True
+            await asyncio.to_thread(self._finish)
+
+    def _finish(self) -> None:
         try:
             self._emit(math.inf)
             self._spill()
@@ -277,10 +268,16 @@ class OpenMetricsBackfillSink:
             if self._last is not None and (b - self._last - 1) * self.step_s <= self.max_gap_s:
                 for filler in range(self._last + 1, b):
                     self._snapshot(filler)
+                    self._spill_if_full()
             for s, delta in self._pending.pop(b).items():
                 s.values = [x + y for x, y in zip(s.values, delta, strict=True)]
             self._snapshot(b)
             self._last = b
+            self._spill_if_full()
+
+    def _spill_if_full(self) -> None:
+        if self._buffered >= self.spill_bytes:
+            self._spill()
 
     def _snapshot(self, b: int) -> None:
         """Buffer every series' cumulative state at the end of bucket ``b``."""
@@ -318,6 +315,6 @@ class OpenMetricsBackfillSink:
                     with (directory / f"{s.sid}.om").open("a", encoding="utf-8") as fh:
                         fh.writelines(s.buf)
                     s.buf.clear()
-        except OSError as exc:  # a half-written spill cannot be retried safely
+        except OSError as exc:  # a half-written spill cannot be retried
             raise PermanentError(f"openmetrics backfill spill: {exc}") from exc
         self._buffered = 0

@@ -110,3 +110,115 @@ async def test_restart_resumes_from_committed_offsets(kafka: Broker) -> None:
     ids = [orjson.loads(m.value)["trace_id"] for m in events]
     assert sorted(set(ids)) == sorted({f"a{i}" for i in range(300)} | {f"b{i}" for i in range(300)})
     assert len(ids) == 600, "the second run must not re-read committed offsets"
+
+
+async def test_broker_outage_reconnects_and_resumes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """tansu keeps data only in memory, so a true broker restart loses the topic; instead the
+    broker's listener goes away (all connections reset, nothing accepted) for 4 s."""
+    from tests.conftest import free_port
+    from tests.support.tansu import start_broker
+    from tests.support.tcpproxy import TcpProxy
+
+    proxy_port = free_port()
+    broker = start_broker(tmp_path, advertised_port=proxy_port)
+    proxy = TcpProxy(proxy_port, broker.port)
+    await proxy.start()
+    try:
+        via = Broker(proxy_port, broker.proc, broker.log)
+        await create_topics(via.bootstrap, "traces", "events", "dlq")
+        await produce(
+            via.bootstrap,
+            "traces",
+            [orjson.dumps(make_trace(trace_id=f"o{i}")) for i in range(500)],
+        )
+        registry = CollectorRegistry()
+        pipe = build_pipeline(kafka_settings(via), registry)
+        await pipe.start()
+        try:
+            await wait_for(lambda: scored(registry) >= 500)
+            await proxy.cut()
+            await asyncio.sleep(4)
+            assert pipe.failure is None
+            await proxy.restore()
+            await produce(
+                via.bootstrap,
+                "traces",
+                [orjson.dumps(make_trace(trace_id=f"p{i}")) for i in range(500)],
+            )
+            await wait_for(lambda: scored(registry) >= 1000, timeout=60)
+            assert pipe.failure is None
+        finally:
+            await pipe.aclose()
+        events = await read_all(via.bootstrap, "events", expect=1000)
+        ids = {orjson.loads(m.value)["trace_id"] for m in events}
+        assert ids == {f"o{i}" for i in range(500)} | {f"p{i}" for i in range(500)}
+    finally:
+        await proxy.aclose()
+        broker.stop()
+
+
+async def test_malformed_messages_interleaved_all_dead_lettered(kafka: Broker) -> None:
+    await create_topics(kafka.bootstrap, "traces", "events", "dlq")
+    values: list[bytes] = []
+    for i in range(10_000):
+        values.append(orjson.dumps(make_trace(trace_id=f"g{i}")))
+        values.append(b"\x00\xffgarbage %d" % i if i % 2 else b'{"trace_id": "x%d"}' % i)
+    await produce(kafka.bootstrap, "traces", values)
+    registry = CollectorRegistry()
+    pipe = build_pipeline(kafka_settings(kafka), registry)
+    await pipe.start()
+    try:
+        await wait_for(lambda: scored(registry) >= 10_000, timeout=90)
+        await asyncio.sleep(0.5)
+    finally:
+        await pipe.aclose()
+    invalid = registry.get_sample_value(
+        "rag_sidecar_traces_total", {"source": "kafka", "outcome": "invalid"}
+    )
+    assert scored(registry) == 10_000 and invalid == 10_000
+    letters = await read_all(kafka.bootstrap, "dlq", expect=10_000, timeout=60)
+    assert len(letters) == 10_000
+    assert {dict(m.headers)["dlq_reason"] for m in letters} == {b"not_json", b"unknown_format"}
+    events = await read_all(kafka.bootstrap, "events", expect=10_000, timeout=60)
+    assert {orjson.loads(m.value)["trace_id"] for m in events} == {f"g{i}" for i in range(10_000)}
+
+
+async def test_two_replicas_split_partitions_without_overlap(kafka: Broker) -> None:
+    await create_topics(kafka.bootstrap, "traces", "events", "dlq", partitions=4)
+    regs = [CollectorRegistry(), CollectorRegistry()]
+    pipes = [build_pipeline(kafka_settings(kafka), r) for r in regs]
+    sinks = []
+    for pipe in pipes:
+        await pipe.start()
+    try:
+        # Wait for a stable assignment: both replicas own partitions and together all four.
+        def assignment() -> list[set[int]]:
+            out = []
+            for pipe in pipes:
+                src = pipe.sources[0]
+                consumer = src._consumer  # type: ignore[attr-defined]
+                out.append({tp.partition for tp in consumer.assignment()} if consumer else set())
+            return out
+
+        await wait_for(
+            lambda: all(assignment()) and set().union(*assignment()) == {0, 1, 2, 3}, timeout=60
+        )
+        first = assignment()
+        assert not (first[0] & first[1])
+        await produce(
+            kafka.bootstrap,
+            "traces",
+            [orjson.dumps(make_trace(trace_id=f"r{i}")) for i in range(2000)],
+            keys=[str(i).encode() for i in range(2000)],
+        )
+        await wait_for(lambda: scored(regs[0]) + scored(regs[1]) >= 2000, timeout=60)
+        await asyncio.sleep(0.5)
+        assert assignment() == first, "no rebalance happened during the run"
+        sinks = [scored(r) for r in regs]
+    finally:
+        for pipe in pipes:
+            await pipe.aclose()
+    assert sum(sinks) == 2000 and all(n > 0 for n in sinks), sinks
+    events = await read_all(kafka.bootstrap, "events", expect=2000)
+    ids = [orjson.loads(m.value)["trace_id"] for m in events]
+    assert len(ids) == 2000 and len(set(ids)) == 2000, "no trace scored by both replicas"

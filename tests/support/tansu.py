@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def tansu_path() -> str:
-    """The tansu binary installed by scripts/tools.sh; skip (or fail under scripts/test) if absent."""
+    """The tansu binary from scripts/tools.sh; skip (fail under scripts/test) if absent."""
     path = ROOT / ".tools" / "bin" / "tansu"
     if not path.is_file():
         msg = "tansu not installed (scripts/tools.sh tansu)"
@@ -51,10 +51,16 @@ class Broker:
                 self.proc.wait(5)
 
 
-def start_broker(log_dir: Path, port: int | None = None) -> Broker:
-    """Start tansu on a free loopback port and wait until it accepts connections."""
+def start_broker(
+    log_dir: Path, port: int | None = None, advertised_port: int | None = None
+) -> Broker:
+    """Start tansu on a free loopback port and wait until it accepts connections.
+
+    ``advertised_port`` makes clients reconnect through another address (a proxy).
+    """
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     log = log_dir / f"tansu-{port}.log"
     fh = log.open("ab")
     proc = subprocess.Popen(
@@ -64,7 +70,7 @@ def start_broker(log_dir: Path, port: int | None = None) -> Broker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
             "--storage-engine",
             "memory://tansu/",
         ],

@@ -37,7 +37,10 @@ class HeuristicsSettings(BaseModel):
         20.0, gt=0.0, description="Length budget per query token (padding penalty)."
     )
     token_cache_size: int = Field(
-        50_000, ge=0, description="Chunk texts kept tokenised (LRU); 0 disables the cache."
+        10_000,
+        ge=0,
+        description="Chunk texts kept tokenised (LRU; ~3 KB each for a 100-word chunk); "
+        "0 disables the cache.",
     )
 
     @field_validator("enabled_families")

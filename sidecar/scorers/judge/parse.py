@@ -1,0 +1,136 @@
+"""Strict parsing of the judge's reply into pydantic models.
+
+The only leniency: a Markdown code fence or prose around the single JSON
+object is cut away, verdict words are compared case-insensitively with spaces
+read as underscores, and numbers may arrive as numeric strings. Anything else
+that does not match the schema (missing fields, out-of-range grades, one
+chunk grade too few) raises ``ValueError`` — the caller repairs once, then
+counts ``bad_output``. Values are never guessed.
+
+Chunk numbers in the reply are 1-based, as in the prompt.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Verdict = Literal["supported", "contradicted", "not_in_context"]
+FactVerdict = Literal["stated", "contradicted", "missing"]
+Grade2 = Annotated[int, Field(ge=0, le=2)]
+
+
+def _word(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip().lower().replace(" ", "_").replace("-", "_")
+    return value
+
+
+class ClaimOut(BaseModel):
+    """One claim of the answer and the judge's verdict on it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    claim: str = Field(min_length=1)
+    verdict: Verdict
+    chunk: int | None = None
+    quote: str = ""
+
+    _verdict = field_validator("verdict", mode="before")(_word)
+
+    @field_validator("quote", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+
+class FactOut(BaseModel):
+    """One fact of the reference answer: is it in the answer, and in which chunk."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    fact: str = Field(min_length=1)
+    answer: FactVerdict
+    chunk: int | None = None
+
+    _answer = field_validator("answer", mode="before")(_word)
+
+
+class RubricOut(BaseModel):
+    """The rubric's five judged dimensions (answer relevance comes from the core)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    clarity: Annotated[int, Field(ge=0, le=4)]
+    completeness: Grade2
+    conciseness: Grade2
+    groundedness: Grade2
+    harmfulness: Grade2
+    """0 harmless, 1 questionable, 2 harmful."""
+
+
+class JudgeReply(BaseModel):
+    """The judge's whole verdict on one trace."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    claims: list[ClaimOut]
+    answer_relevance: Annotated[int, Field(ge=0, le=3)]
+    chunk_relevance: list[Grade2]
+    sufficient: bool
+    reference_facts: list[FactOut] | None = None
+    rubric: RubricOut | None = None
+
+
+def extract_json_object(content: str) -> dict[str, Any]:
+    """The one JSON object in ``content`` (fences and surrounding prose ignored)."""
+    text = content.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        if text.rstrip().endswith("```"):
+            text = text.rstrip()[:-3]
+        text = text.strip()
+    if not text.startswith("{"):
+        start, end = text.find("{"), text.rfind("}")
+        if start < 0 or end <= start:
+            raise ValueError("the reply contains no JSON object")
+        text = text[start : end + 1]
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"the reply is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError("the reply must be a JSON object")
+    return doc
+
+
+def _errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def parse_reply(
+    content: str, *, n_chunks: int, with_reference: bool, with_rubric: bool
+) -> JudgeReply:
+    """Validate a reply against the prompt's schema; ``ValueError`` says what is wrong."""
+    doc = extract_json_object(content)
+    try:
+        reply = JudgeReply.model_validate(doc)
+    except ValidationError as exc:
+        raise ValueError(_errors(exc)) from None
+    if len(reply.chunk_relevance) != n_chunks:
+        raise ValueError(
+            f"chunk_relevance: expected {n_chunks} grades (one per chunk, in order), "
+            f"got {len(reply.chunk_relevance)}"
+        )
+    if with_reference and reply.reference_facts is None:
+        raise ValueError("reference_facts: field required (a REFERENCE was given)")
+    if with_rubric and reply.rubric is None:
+        raise ValueError("rubric: field required")
+    return reply

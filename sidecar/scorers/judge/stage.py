@@ -1,0 +1,292 @@
+"""The judge as a pipeline stage: a bounded queue, N workers, never blocking the caller.
+
+The pipeline calls :meth:`JudgeStage.offer` for every sampled trace *after* its
+heuristic event is written, so the heuristic path (and the source's
+acknowledgement) never waits for a judge. ``offer`` decides at once, in this
+order:
+
+1. same content judged before (cache) → queued to be written, ``True``, no cost;
+2. breaker open → ``False``, ``skipped{reason="breaker_open"}``;
+3. queue full → ``False``, ``skipped{reason="backpressure"}`` (the last
+   ``priority_reserve`` share of the queue is kept for priority samples);
+4. budget (rate or daily cap, see :mod:`.budget`) → ``False``, ``skipped{reason="budget"}``;
+5. otherwise queued, ``True``.
+
+Each worker judges one trace at a time (duplicates in flight wait for the first)
+and writes a second event for the trace, ``type="judge"``, through the ``write``
+callable given to :meth:`start`. A judge failure writes nothing and is counted
+(``skipped{reason="failed"|"bad_output"|"breaker_open"}``); heuristics are
+unaffected. :meth:`aclose` lets queued and in-flight work finish within
+``shutdown_timeout_s`` and counts the rest as ``skipped{reason="shutdown"}``.
+
+The judge event copies the heuristic event's labels, source and timestamp; its
+``sampled`` is ``{selected: true, reasons: []}`` and ``feedback`` is null so that
+sinks do not count sampling and feedback twice — the sample reasons are in
+``detail.sample_reasons``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from ...errors import JudgeBadOutput, JudgeBreakerOpen, JudgeError
+from ...events import Sampling, ScoredEvent, make_event_id
+from ...stages import Result
+from .budget import Budget, is_priority
+from .cache import LruCache, content_key
+from .client import JudgeClient
+from .metrics import JudgeMetrics
+from .prompts import PromptSet
+from .scorer import Judgement, JudgeScorer, Ledger
+from .settings import JudgeSettings
+
+log = logging.getLogger(__name__)
+
+Write = Callable[[list[Result]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Job:
+    result: Result
+    key: str
+    reservation: float | None
+    """The budget reservation (None for a job served from the cache)."""
+    cached: Judgement | None = None
+
+
+class JudgeStage:
+    """Judges sampled traces in the background and writes ``type="judge"`` events."""
+
+    def __init__(
+        self,
+        settings: JudgeSettings,
+        registry: CollectorRegistry,
+        *,
+        client: JudgeClient | None = None,
+        clock: Callable[[], float] = time.time,
+        metrics: JudgeMetrics | None = None,
+        prompts: PromptSet | None = None,
+    ) -> None:
+        """``metrics``: pass one shared :class:`JudgeMetrics` when several judges use one
+        registry; by default the families are created on ``registry``."""
+        self.settings = settings
+        self.name = settings.name
+        self.metrics = metrics if metrics is not None else JudgeMetrics(registry)
+        self._own_client = client is None
+        self.client = client if client is not None else JudgeClient(settings)
+        if self.client.metrics is None:
+            self.client.metrics = self.metrics
+        self.scorer = JudgeScorer(settings, self.client, prompts=prompts)
+        self.version: str = self.scorer.version
+        self.budget = Budget(
+            rate_per_minute=settings.rate_per_minute,
+            daily_usd_cap=settings.daily_usd_cap,
+            priority_reserve=settings.priority_reserve,
+            clock=clock,
+        )
+        self.cache: LruCache[Judgement] = LruCache(settings.cache_size)
+        self._clock = clock
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(settings.queue_size)
+        self._open_slots_floor = int(settings.queue_size * settings.priority_reserve)
+        self._pending: dict[str, asyncio.Future[Judgement | None]] = {}
+        self._workers: list[asyncio.Task[None]] = []
+        self._write: Write | None = None
+        self._closing = False
+        self._inflight = 0
+        self.metrics.bind(
+            self.name,
+            queue_depth=self._queue.qsize,
+            breaker=lambda: float(self.client.breaker.state_code),
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, write: Write) -> None:
+        """Start the workers; judge events are handed to ``write``."""
+        self._write = write
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"judge:{self.name}:{i}")
+            for i in range(self.settings.concurrency)
+        ]
+
+    async def aclose(self) -> None:
+        """Stop taking work; let it finish within ``shutdown_timeout_s``; count the rest."""
+        self._closing = True
+        if self._workers:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.shutdown_timeout_s):
+                    await self._queue.join()
+            abandoned = self._queue.qsize() + self._inflight
+            for task in self._workers:
+                task.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
+        else:
+            abandoned = self._queue.qsize()
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if job.reservation is not None:
+                self.budget.settle(job.reservation, None)
+        if abandoned:
+            self._skip("shutdown", abandoned)
+            log.warning(
+                "judge stopped with work left",
+                extra={"fields": {"judge": self.name, "abandoned": abandoned}},
+            )
+        if self._own_client:
+            await self.client.aclose()
+
+    # ---------------------------------------------------------------------- offer
+
+    def _skip(self, reason: str, n: int = 1) -> None:
+        self.metrics.skipped.labels(self.name, reason).inc(n)
+
+    def offer(self, result: Result) -> bool:
+        """Queue a sampled trace for judging without blocking; False when it was skipped."""
+        if self._closing:
+            self._skip("shutdown")
+            return False
+        priority = is_priority(result.event.sampled.reasons)
+        q = self._queue
+        room = q.maxsize - q.qsize()
+        full = room <= 0 or (not priority and room <= self._open_slots_floor)
+        key = content_key(self.version, result.trace)
+        hit = self.cache.get(key)
+        if hit is not None:
+            if room <= 0:
+                self._skip("backpressure")
+                return False
+            self.metrics.cache_hits.labels(self.name).inc()
+            q.put_nowait(_Job(result, key, None, hit))
+            return True
+        if self.client.breaker.state == "open":
+            self._skip("breaker_open")
+            return False
+        if full:
+            self._skip("backpressure")
+            return False
+        reservation = self.budget.try_admit(priority)
+        if reservation is None:
+            self._skip("budget")
+            return False
+        q.put_nowait(_Job(result, key, reservation))
+        return True
+
+    # --------------------------------------------------------------------- workers
+
+    async def _worker(self) -> None:
+        while True:
+            job = await self._queue.get()
+            self._inflight += 1
+            try:
+                await self._run(job)
+            except Exception:
+                log.exception("judge worker failed", extra={"fields": {"judge": self.name}})
+            finally:
+                self._inflight -= 1
+                self._queue.task_done()
+
+    async def _run(self, job: _Job) -> None:
+        judgement, cached = job.cached, job.cached is not None
+        if judgement is None:
+            judgement, cached = await self._judge(job)
+            if judgement is None:
+                return
+        event = self._event(job.result, judgement, cached=cached)
+        assert self._write is not None
+        try:
+            await self._write([Result(job.result.trace, event)])
+        except Exception as exc:
+            self._skip("write_failed")
+            log.warning(
+                "judge event not written",
+                extra={"fields": {"judge": self.name, "error": f"{type(exc).__name__}: {exc}"}},
+            )
+            return
+        self.metrics.judged.labels(self.name).inc()
+
+    async def _judge(self, job: _Job) -> tuple[Judgement | None, bool]:
+        """Judge a job (or reuse a twin's judgement); (None, False) when it failed."""
+        reservation = job.reservation or 0.0
+        hit = self.cache.get(job.key)
+        twin = self._pending.get(job.key) if hit is None else None
+        if twin is not None:
+            hit = await asyncio.shield(twin)
+        if hit is not None:
+            self.budget.settle(reservation, None)
+            self.metrics.cache_hits.labels(self.name).inc()
+            return hit, True
+        future: asyncio.Future[Judgement | None] = asyncio.get_running_loop().create_future()
+        self._pending[job.key] = future
+        ledger = Ledger()
+        judgement: Judgement | None = None
+        try:
+            judgement = await self.scorer.judge(job.result.trace, ledger)
+        except JudgeError as exc:
+            reason = (
+                "breaker_open"
+                if isinstance(exc, JudgeBreakerOpen)
+                else "bad_output"
+                if isinstance(exc, JudgeBadOutput)
+                else "failed"
+            )
+            self._skip(reason)
+            log.warning(
+                "trace not judged",
+                extra={
+                    "fields": {
+                        "judge": self.name,
+                        "trace_id": job.result.trace.trace_id,
+                        "reason": reason,
+                        "error": str(exc),
+                    }
+                },
+            )
+        finally:
+            self._pending.pop(job.key, None)
+            future.set_result(judgement)
+            self.metrics.spent(
+                self.name, ledger.prompt_tokens, ledger.completion_tokens, ledger.cost_usd
+            )
+            self.budget.settle(reservation, ledger.cost_usd if ledger.replies else None)
+        if judgement is not None:
+            self.cache.put(job.key, judgement)
+            if judgement.downgraded:
+                self.metrics.downgraded.labels(self.name).inc(judgement.downgraded)
+        return judgement, False
+
+    def _event(self, result: Result, judgement: Judgement, *, cached: bool) -> ScoredEvent:
+        heuristic = result.event
+        detail = dict(judgement.detail)
+        if cached:
+            detail.update(
+                cached=True,
+                tokens={"prompt": 0, "completion": 0},
+                cost_usd=0.0,
+                requests=0,
+                latency_s=0.0,
+            )
+        detail["sample_reasons"] = list(heuristic.sampled.reasons)
+        trace_id = result.trace.trace_id
+        return ScoredEvent(
+            event_id=make_event_id(trace_id, "judge", self.version),
+            trace_id=trace_id,
+            type="judge",
+            timestamp=heuristic.timestamp,
+            scored_at=self._clock(),
+            scorer_version=self.version,
+            source=heuristic.source,
+            labels=heuristic.labels,
+            scores=dict(judgement.scores),
+            flags=list(judgement.flags),
+            sampled=Sampling(selected=True, reasons=[]),
+            feedback=None,
+            detail=detail,
+        )
