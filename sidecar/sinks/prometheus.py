@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..stages import Result
+from .histograms import FastHistogram, HistogramFamily
 
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 COUNT_BUCKETS = (0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -70,19 +71,19 @@ class PrometheusSink:
         self.name = "prometheus"
         self._kinds = dict(metric_kinds or {})
         series = ("app", "model", "prompt_version", "metric")
-        self.score = Histogram(
+        self.score = HistogramFamily(
             "rag_sidecar_score",
             "Scores per trace (ratios in [0,1]; retrieval_* in the retriever's units).",
             series,
-            buckets=SCORE_BUCKETS,
-            registry=registry,
+            SCORE_BUCKETS,
+            registry,
         )
-        self.count = Histogram(
+        self.count = HistogramFamily(
             "rag_sidecar_count",
             "Count-valued scores per trace (answer tokens, chunks retrieved).",
             series,
-            buckets=COUNT_BUCKETS,
-            registry=registry,
+            COUNT_BUCKETS,
+            registry,
         )
         self.flags = Counter(
             "rag_sidecar_flags", "Heuristic flags raised.", ("app", "flag"), registry=registry
@@ -114,9 +115,9 @@ class PrometheusSink:
         )
         self.limit = LabelLimiter(max_label_values, overflow)
         # Child lookups cost more than observations; cache them per series.
-        self._children: dict[tuple[str, str, str, str], Histogram] = {}
+        self._children: dict[tuple[str, str, str, str], FastHistogram] = {}
 
-    def _child(self, app: str, model: str, pv: str, metric: str) -> Histogram:
+    def _child(self, app: str, model: str, pv: str, metric: str) -> FastHistogram:
         key = (app, model, pv, metric)
         child = self._children.get(key)
         if child is None:

@@ -40,6 +40,7 @@ import orjson
 from ...errors import JudgeBadOutput, JudgeBreakerOpen, JudgeRejected, JudgeUnavailable
 from .breaker import CircuitBreaker
 from .metrics import JudgeMetrics
+from .parse import read_envelope
 from .settings import JudgeSettings
 
 log = logging.getLogger(__name__)
@@ -286,25 +287,12 @@ class JudgeClient:
     ) -> Completion[T]:
         """Read the envelope, then the content; count the attempt ok or bad_output."""
         try:
-            doc = orjson.loads(payload)
-            content = doc["choices"][0]["message"]["content"]
-            if not isinstance(content, str):
-                raise TypeError("message.content is not a string")
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+            content, prompt_tokens, completion_tokens = read_envelope(payload)
+        except ValueError as exc:
             self._count("bad_output", latency)
-            raise JudgeBadOutput(f"not a chat-completions reply: {exc}") from None
-        usage = doc.get("usage") if isinstance(doc, dict) else None
-        prompt_tokens = completion_tokens = 0
-        estimated = False
-        if (
-            isinstance(usage, dict)
-            and isinstance(usage.get("prompt_tokens"), int)
-            and isinstance(usage.get("completion_tokens"), int)
-        ):
-            prompt_tokens = usage["prompt_tokens"]
-            completion_tokens = usage["completion_tokens"]
-        else:
-            estimated = True
+            raise JudgeBadOutput(str(exc)) from None
+        estimated = prompt_tokens is None or completion_tokens is None
+        if prompt_tokens is None or completion_tokens is None:
             prompt_tokens = estimate_tokens("".join(m["content"] for m in messages))
             completion_tokens = estimate_tokens(content)
         try:

@@ -106,6 +106,28 @@ def extract_json_object(content: str) -> dict[str, Any]:
     return doc
 
 
+def read_envelope(payload: bytes) -> tuple[str, int | None, int | None]:
+    """(content, prompt_tokens, completion_tokens) of a chat-completions response body.
+
+    Token counts are None when the endpoint sent no usable ``usage``;
+    ``ValueError`` when the body is not a chat-completions reply with text content.
+    """
+    try:
+        doc = orjson.loads(payload)
+        content = doc["choices"][0]["message"]["content"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise ValueError(f"not a chat-completions reply: {type(exc).__name__} {exc}") from None
+    if not isinstance(content, str):
+        raise ValueError("not a chat-completions reply: message.content is not a string")
+    usage = doc.get("usage")
+    if not isinstance(usage, dict):
+        return content, None, None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return content, None, None
+    return content, prompt, completion
+
+
 def _errors(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False, include_input=False)[:5]:
