@@ -29,7 +29,7 @@ class FastHistogram:
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
-        """Record one value (``le``: a value equal to a bound falls in that bucket); NaN is ignored."""
+        """Record a value (``le``: one equal to a bound falls in that bucket); NaN is ignored."""
         if value == value:
             self.counts[bisect_left(self._bounds, value)] += 1
             self.sum += value
