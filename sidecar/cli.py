@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .config import FileSpec
 from .errors import ConfigError, SidecarError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -60,6 +61,42 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("files", nargs="+", type=Path, metavar="FILE")
     score.add_argument("--out", type=Path, required=True, metavar="DIR")
 
+    replay = sub.add_parser(
+        "replay", help="Re-score a time or offset range of a Kafka topic (backfill)."
+    )
+    _common(replay)
+    replay.add_argument("--bootstrap", required=True, metavar="HOST:PORT[,HOST:PORT]")
+    replay.add_argument("--topic", required=True)
+    replay.add_argument(
+        "--from",
+        dest="start",
+        metavar="TIME",
+        help="RFC 3339 (e.g. 2026-11-01T00:00Z) or epoch seconds.",
+    )
+    replay.add_argument("--to", dest="end", metavar="TIME", help="End (exclusive); default: now.")
+    replay.add_argument("--from-offset", type=int, metavar="N", help="Start offset per partition.")
+    replay.add_argument("--to-offset", type=int, metavar="N", help="End offset (exclusive).")
+    replay.add_argument(
+        "--events", metavar="URI", help="file:PATH, '-' or kafka://HOST:PORT/TOPIC."
+    )
+    replay.add_argument("--dead-letter", metavar="URI", default="file:replay-dead-letter.jsonl")
+    replay.add_argument(
+        "--openmetrics",
+        type=Path,
+        metavar="FILE",
+        help="Also write scores as OpenMetrics with the traces' own timestamps.",
+    )
+    replay.add_argument(
+        "--step",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="OpenMetrics sample step (default 60).",
+    )
+    replay.add_argument(
+        "--backfill-id", help="Value of the backfill label (default: scorer version)."
+    )
+
     check = sub.add_parser("check-config", help="Validate settings and print them resolved.")
     _common(check)
     check.add_argument("--source", action="append", metavar="URI")
@@ -90,10 +127,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["http"] = http
     if args.judge_rate is not None:
         out["sampling"] = {"rate": args.judge_rate}
-    log = {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v}
+    log = _log_overrides(args)
     if log:
         out["log"] = log
     return out
+
+
+def _log_overrides(args: argparse.Namespace) -> dict[str, str]:
+    return {k: v for k, v in (("level", args.log_level), ("format", args.log_format)) if v}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -145,6 +186,50 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from . import logs
+    from .batch import ReplayRequest, replay_topic
+    from .config import load_settings, parse_sink_uri, parse_source_uri
+    from .sources.replay import ReplayRange
+    from .trace import parse_timestamp
+
+    if args.events is None and args.openmetrics is None:
+        raise ConfigError("replay needs --events URI and/or --openmetrics FILE")
+    if args.start is not None and args.from_offset is not None:
+        raise ConfigError("give --from or --from-offset, not both")
+    if args.end is not None and args.to_offset is not None:
+        raise ConfigError("give --to or --to-offset, not both")
+    try:
+        spec = parse_source_uri(f"kafka://{args.bootstrap}/{args.topic}")
+        rng = ReplayRange(
+            start_time=None if args.start is None else parse_timestamp(args.start),
+            end_time=None if args.end is None else parse_timestamp(args.end),
+            start_offset=args.from_offset,
+            end_offset=args.to_offset,
+        )
+        events = None if args.events is None else parse_sink_uri(args.events)
+        dead_letter = parse_sink_uri(args.dead_letter)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.step <= 0:
+        raise ConfigError("--step must be positive")
+    settings = load_settings(args.config, **_overrides(args))
+    logs.configure(settings.log.level, settings.log.format)
+    assert not isinstance(spec, FileSpec)
+    req = ReplayRequest(
+        bootstrap=spec.bootstrap,
+        topic=args.topic,
+        range=rng,
+        events=events,
+        dead_letter=dead_letter,
+        openmetrics=args.openmetrics,
+        step_s=args.step,
+        backfill_id=args.backfill_id,
+    )
+    print(asyncio.run(replay_topic(settings, req)), file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from .config import load_settings
 
@@ -165,6 +250,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "run": _cmd_run,
     "score": _cmd_score,
+    "replay": _cmd_replay,
     "check-config": _cmd_check_config,
     "schema": _cmd_schema,
 }

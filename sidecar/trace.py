@@ -57,6 +57,12 @@ class Feedback(BaseModel):
     comment: str | None = None
 
 
+def parse_timestamp(text: str) -> float:
+    """RFC 3339 (with a zone; ``Z`` allowed, seconds optional) or epoch seconds → epoch seconds."""
+    value = _to_epoch(text)
+    return float(value)
+
+
 def _to_epoch(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()

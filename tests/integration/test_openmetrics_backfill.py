@@ -6,17 +6,17 @@ import asyncio
 import random
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from sidecar.events import FeedbackView, Labels, Sampling, ScoredEvent
 from sidecar.sinks.openmetrics import OpenMetricsBackfillSink
 from sidecar.stages import Result
 from sidecar.trace import trace_from_object
-from tests.conftest import free_port, make_trace, require_tool
+from tests.conftest import make_trace, require_tool
+from tests.support.prom import query
 
 N, SPAN, CHANGE = 2_000, 6 * 3600, 3 * 3600
 T0 = (int(time.time()) // 3600 - 30) * 3600  # an hour boundary, a day and more ago
@@ -62,49 +62,6 @@ async def write_file(path: Path, evs: list[ScoredEvent]) -> OpenMetricsBackfillS
         await sink.write([Result(TRACE, e) for e in arrival[i : i + 100]])
     await sink.aclose()
     return sink
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
-    """Starts a real Prometheus on a TSDB directory and returns its URL; stops it after."""
-    binary = require_tool("prometheus")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(data: Path) -> str:
-        url = f"http://127.0.0.1:{free_port()}"
-        config, log = tmp_path / "prometheus.yml", tmp_path / "prometheus.log"
-        config.write_text("global:\n  scrape_interval: 1h\n")
-        args = [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=100y",  # retention must not drop the history
-            f"--web.listen-address={url.removeprefix('http://')}",
-        ]
-        with log.open("wb") as err:
-            procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err))
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    return url
-            except httpx.TransportError:
-                pass
-            assert procs[-1].poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def query(url: str, expr: str, at: float) -> dict[str, float]:
-    """An instant query's result as {app (or ''): value}."""
-    r = httpx.get(f"{url}/api/v1/query", params={"query": expr, "time": at}, timeout=10)
-    body = r.json()
-    assert body["status"] == "success", body
-    return {s["metric"].get("app", ""): float(s["value"][1]) for s in body["data"]["result"]}
 
 
 MEAN = (
