@@ -1,4 +1,4 @@
-"""Replay: a time range of a real topic, re-scored into a file and OpenMetrics, offsets untouched."""
+"""Replay: a range of a real topic re-scored into a file and OpenMetrics; offsets untouched."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def commit_live_group(bootstrap: str) -> dict[int, int | None]:
     try:
         tps = [TopicPartition("traces", p) for p in range(2)]
         consumer.assign(tps)
-        await consumer.commit({tp: 5 for tp in tps})
+        await consumer.commit(dict.fromkeys(tps, 5))
     finally:
         await consumer.stop()
     return await committed(bootstrap, "live", "traces", 2)
