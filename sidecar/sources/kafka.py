@@ -147,8 +147,8 @@ class KafkaSource:
         cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
         return cls[s.sasl_mechanism](s.sasl_username or "", password, ssl_context=ctx)
 
-    async def start(self, emit: Emit) -> None:
-        """Join the group and start consuming."""
+    def build(self, emit: Emit) -> KafkaBroker:
+        """Create the faststream broker and subscriber without connecting (tests patch it)."""
         s = self.settings
         self._emit = emit
         broker = KafkaBroker(
@@ -183,6 +183,14 @@ class KafkaSource:
         subscriber(handle)
         self._subscriber = subscriber
         self._broker = broker
+        return broker
+
+    async def start(self, emit: Emit) -> None:
+        """Join the group and start consuming (reusing a broker made by :meth:`build`)."""
+        if self._broker is None:
+            broker = self.build(emit)
+        else:
+            broker, self._emit = self._broker, emit
         await broker.start()
         self._commit_task = asyncio.create_task(self._commit_loop(), name="kafka:commit")
         log.info(
@@ -229,7 +237,7 @@ class KafkaSource:
 
     async def _handle(self, msg: KafkaMessage) -> None:
         raws = msg.raw_message
-        records_in: Sequence[Any] = raws if isinstance(raws, tuple) else (raws,)
+        records_in: Sequence[Any] = raws if isinstance(raws, (tuple, list)) else (raws,)
         if self._closing or not records_in or self._emit is None:
             return  # not emitted → not committed → re-read by the next owner
         now = time.time()
@@ -271,11 +279,13 @@ class KafkaSource:
         return done
 
     def _pause_all(self) -> None:
-        if self._consumer is not None and not self.paused:
+        if self.paused:
+            return
+        self.paused = True
+        if self._consumer is not None:
             assigned = list(self._consumer.assignment())
             if assigned:
                 self._consumer.pause(*assigned)
-            self.paused = True
 
     def _resume_all(self) -> None:
         if self._consumer is not None:

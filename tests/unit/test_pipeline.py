@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import orjson
 import pytest
@@ -11,10 +10,11 @@ from prometheus_client import CollectorRegistry
 
 from sidecar.app import build_engine
 from sidecar.config import PipelineSettings, Settings
-from sidecar.errors import PermanentError, RetryableError
+from sidecar.errors import PermanentError
 from sidecar.pipeline import Pipeline
-from sidecar.stages import Batch, DeadLetter, Emit, Record, Result
+from sidecar.stages import Batch, Emit, Record
 from tests.conftest import make_trace
+from tests.support.memory import MemoryDLQ, MemorySink
 
 
 class ListSource:
@@ -51,51 +51,6 @@ class ListSource:
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-
-
-class MemorySink:
-    def __init__(self, fail_times: int = 0, exc: Exception | None = None, delay: float = 0) -> None:
-        self.name = "memory"
-        self.results: list[Result] = []
-        self.fail_times = fail_times
-        self.exc = exc or RetryableError("try again", retry_after=0.01)
-        self.delay = delay
-        self.closed = False
-
-    async def start(self) -> None:
-        pass
-
-    async def write(self, results: Sequence[Result]) -> None:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.fail_times:
-            self.fail_times -= 1
-            raise self.exc
-        self.results.extend(results)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-class MemoryDLQ:
-    def __init__(self) -> None:
-        self.name = "memory"
-        self.letters: list[DeadLetter] = []
-
-    async def start(self) -> None:
-        pass
-
-    async def write(self, letters: Sequence[DeadLetter]) -> None:
-        self.letters.extend(letters)
-
-    async def flush(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
 
 
 def lines(n: int, prefix: str = "t") -> list[bytes]:

@@ -1,0 +1,99 @@
+"""Kafka source handler logic on faststream's in-memory TestKafkaBroker (no broker needed)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from faststream.kafka import TestKafkaBroker
+from prometheus_client import CollectorRegistry
+
+from sidecar.app import build_engine
+from sidecar.config import PipelineSettings, Settings, load_settings, parse_source_uri
+from sidecar.pipeline import Pipeline
+from sidecar.sources.kafka import KafkaSource, PartitionOffsets
+from sidecar.stages import Batch
+from tests.conftest import make_trace
+from tests.support.memory import MemoryDLQ, MemorySink
+
+
+def source(**kafka: object) -> KafkaSource:
+    settings = load_settings(kafka=kafka) if kafka else Settings()
+    spec = parse_source_uri("kafka://127.0.0.1:9/traces?group=g")
+    assert not hasattr(spec, "path")
+    return KafkaSource(spec, settings.kafka, CollectorRegistry())  # type: ignore[arg-type]
+
+
+def test_commit_point_advances_only_over_the_finished_prefix() -> None:
+    part = PartitionOffsets(committed=10)
+    a, b, c = part.add(20), part.add(30), part.add(40)
+    part.finish(b)
+    assert part.due() is None, "batch a (10..19) is not written yet"
+    part.finish(a)
+    assert part.due() == 30
+    part.committed = 30
+    assert part.due() is None
+    part.finish(c)
+    assert part.due() == 40
+
+
+async def test_handler_emits_records_with_origin_and_tracks_in_flight() -> None:
+    src = source()
+    batches: list[Batch] = []
+
+    async def emit(batch: Batch) -> None:
+        batches.append(batch)
+
+    async with TestKafkaBroker(src.build(emit)) as br:
+        await br.publish_batch(b"one", b"two", topic="traces")
+    assert [r.value for b in batches for r in b.records] == [b"one", b"two"]
+    rec = batches[0].records[0]
+    assert rec.origin == "traces/0@0"
+    assert rec.attrs == {"topic": "traces", "partition": "0", "offset": "0"}
+    assert src.in_flight == 2
+    for b in batches:
+        b.done(True)
+    assert src.in_flight == 0
+
+
+async def test_backpressure_pauses_and_resumes() -> None:
+    src = source(max_in_flight=4)
+    batches: list[Batch] = []
+
+    async def emit(batch: Batch) -> None:
+        batches.append(batch)
+
+    async with TestKafkaBroker(src.build(emit)) as br:
+        await br.publish_batch(b"1", b"2", b"3", topic="traces")
+        assert not src.paused
+        await br.publish_batch(b"4", b"5", topic="traces")
+        assert src.paused, "5 records in flight > max_in_flight=4"
+        batches[0].done(True)  # 2 left in flight <= 4 // 2
+        assert not src.paused
+
+
+async def test_full_pipeline_on_the_in_memory_broker() -> None:
+    src = source()
+    sink, dlq = MemorySink(), MemoryDLQ()
+    pipe = Pipeline(
+        sources=[src],
+        sinks=[sink],
+        dead_letters=dlq,
+        engine=build_engine(Settings()),
+        registry=CollectorRegistry(),
+        settings=PipelineSettings(),
+    )
+    broker = src.build(pipe._emit)
+    async with TestKafkaBroker(broker) as br:
+        await pipe.start()  # the source reuses the patched broker
+        await br.publish(orjson.dumps(make_trace(trace_id="m1")), "traces")
+        await br.publish(b"{broken", "traces")
+        for _ in range(100):
+            if sink.results and dlq.letters:
+                break
+            await asyncio.sleep(0.01)
+        await pipe.aclose()
+    assert [r.trace.trace_id for r in sink.results] == ["m1"]
+    assert dlq.letters[0].reason == "not_json"
+    assert dlq.letters[0].attrs == {"topic": "traces", "partition": "0", "offset": "0"}
+    assert src.in_flight == 0
