@@ -23,8 +23,10 @@ from .sampling import Sampler
 from .scorers.engine import ScoringEngine
 from .scorers.heuristics import HeuristicSuite
 from .scorers.heuristics.registry import METRICS
+from .scorers.judge import JudgeStage
 from .sinks.jsonl import JsonlDeadLetterSink, JsonlEventSink
 from .sinks.kafka import KafkaDeadLetterSink, KafkaEventSink
+from .sinks.otlp import OtlpScoreSink, make_exporter
 from .sinks.prometheus import PrometheusSink
 from .sources.file import FileSource
 from .sources.kafka import KafkaSource
@@ -96,6 +98,8 @@ def build_pipeline(
         events = settings.events_spec()
         if events is not None:
             built.append(build_event_sink(events, settings))
+        if settings.scores_otlp is not None:
+            built.append(OtlpScoreSink(make_exporter(settings.scores_otlp), registry))
         sinks = built
     return Pipeline(
         sources=build_sources(settings, registry) if sources is None else sources,
@@ -104,6 +108,7 @@ def build_pipeline(
         engine=build_engine(settings),
         registry=registry,
         settings=settings.pipeline,
+        judge=None if settings.judge is None else JudgeStage(settings.judge, registry),
     )
 
 

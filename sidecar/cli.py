@@ -26,6 +26,13 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--config", type=Path, help="YAML settings file (env RAG_SIDECAR_* and flags win)."
     )
     p.add_argument("--judge-rate", type=float, help="Share of traces hash-sampled for the judge.")
+    p.add_argument(
+        "--judge-url",
+        metavar="URL",
+        help="OpenAI-compatible base URL (e.g. http://vllm:8000/v1); enables the judge. "
+        "The key comes from env RAG_SIDECAR_JUDGE_API_KEY or RAG_SIDECAR_JUDGE_API_KEY_FILE.",
+    )
+    p.add_argument("--judge-model", metavar="NAME", help="Model name sent to the judge endpoint.")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--log-format", choices=["json", "text"])
 
@@ -127,6 +134,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["http"] = http
     if args.judge_rate is not None:
         out["sampling"] = {"rate": args.judge_rate}
+    judge = {
+        k: v
+        for k, v in (
+            ("url", getattr(args, "judge_url", None)),
+            ("model", getattr(args, "judge_model", None)),
+        )
+        if v
+    }
+    if judge:
+        out["judge"] = judge
     log = _log_overrides(args)
     if log:
         out["log"] = log

@@ -10,6 +10,7 @@ typed specs here, so stages never see a raw string.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .errors import ConfigError
 from .sampling import SamplingSettings
 from .scorers.heuristics.settings import HeuristicsSettings
+from .scorers.judge.settings import JudgeSettings
 
 # --------------------------------------------------------------------------- URIs
 
@@ -254,6 +256,14 @@ class Settings(BaseSettings):
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     heuristics: HeuristicsSettings = Field(default_factory=HeuristicsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    judge: JudgeSettings | None = Field(
+        None, description="The LLM judge for sampled traces; off unless configured."
+    )
+    scores_otlp: str | None = Field(
+        None,
+        description="Send scores back to a tracing backend: otlp+http://HOST:PORT or "
+        "otlp+grpc://HOST:PORT (evaluator spans with gen_ai.evaluation.result events).",
+    )
     log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("sources")
@@ -271,6 +281,30 @@ class Settings(BaseSettings):
         if value is not None:
             parse_sink_uri(value)
         return value
+
+    @field_validator("scores_otlp")
+    @classmethod
+    def _check_otlp_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("otlp+http://", "otlp+grpc://")):
+            raise ValueError("must be otlp+http://HOST:PORT or otlp+grpc://HOST:PORT")
+        return value
+
+    @model_validator(mode="after")
+    def _judge_key_from_env(self) -> Settings:
+        """The judge key also comes from RAG_SIDECAR_JUDGE_API_KEY or ..._FILE (a secret file)."""
+        judge = self.judge
+        if judge is None or judge.api_key is not None:
+            return self
+        key = os.environ.get("RAG_SIDECAR_JUDGE_API_KEY")
+        key_file = os.environ.get("RAG_SIDECAR_JUDGE_API_KEY_FILE")
+        if key is None and key_file:
+            try:
+                key = Path(key_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read judge key file {key_file}: {exc.strerror}") from None
+        if key:
+            self.judge = judge.model_copy(update={"api_key": SecretStr(key)})
+        return self
 
     @model_validator(mode="after")
     def _check_at_least_once(self) -> Settings:

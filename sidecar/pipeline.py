@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 from .config import PipelineSettings
 from .errors import PermanentError, RetryableError
 from .scorers.engine import ScoringEngine
+from .scorers.judge import JudgeStage
 from .stages import Batch, DeadLetter, DeadLetterSink, Result, Sink, Source
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,10 @@ class Pipeline:
         engine: ScoringEngine,
         registry: CollectorRegistry,
         settings: PipelineSettings,
+        judge: JudgeStage | None = None,
     ) -> None:
         self.sources = list(sources)
+        self.judge = judge
         self.sinks = list(sinks)
         self.dead_letters = dead_letters
         self.engine = engine
@@ -160,6 +163,8 @@ class Pipeline:
         for sink in stages:
             await sink.start()
             self._started_sinks.append(sink)
+        if self.judge is not None:
+            await self.judge.start(self._write_judged)
         self._tasks = [
             asyncio.create_task(self._score_loop(), name="stage:score"),
             asyncio.create_task(self._write_loop(), name="stage:write"),
@@ -216,6 +221,8 @@ class Pipeline:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)  # failures already recorded
+        if self.judge is not None:
+            await self.judge.aclose()  # judge events still need open sinks
         for sink in reversed(self._started_sinks):
             try:
                 await sink.aclose()
@@ -334,6 +341,11 @@ class Pipeline:
                 if item.batch.records:
                     m.latency.observe(time.time() - item.batch.records[0].arrival)
                 item.batch.done(True)
+                if self.judge is not None:
+                    offer = self.judge.offer
+                    for r in results:
+                        if r.event.sampled.selected:
+                            offer(r)
             except BaseException:
                 item.batch.done(False)
                 raise
@@ -341,6 +353,12 @@ class Pipeline:
                 state.busy_since = None
                 state.last_progress = time.monotonic()
                 self._write_q.task_done()
+
+    async def _write_judged(self, results: list[Result]) -> None:
+        """Judge events go to every sink, with the same retries (no source acknowledgement)."""
+        await asyncio.gather(
+            *(self._retrying(s.name, functools.partial(s.write, results)) for s in self.sinks)
+        )
 
     async def _retrying(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
         """Run a sink write, retrying retryable errors with capped exponential backoff."""
