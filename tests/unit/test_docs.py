@@ -20,3 +20,10 @@ def test_readme_commands_exist() -> None:
     assert "./scripts/demo" in README and (root / "scripts/demo").is_file()
     assert "./scripts/test" in README and (root / "scripts/test").is_file()
     assert "scripts/test" in (root / ".ci/run").read_text()
+
+
+def test_judge_scores_and_flags_are_documented() -> None:
+    from sidecar.scorers.judge import JUDGE_FLAGS, JUDGE_METRICS
+
+    missing = [n for n in [*JUDGE_METRICS, *JUDGE_FLAGS] if f"`{n}`" not in README]
+    assert not missing, f"undocumented in README: {missing}"
