@@ -68,8 +68,8 @@ class _Producer:
             self._producer = None
 
 
-class KafkaEventSink:
-    """Writes scored events to a topic, keyed by trace_id."""
+class _KafkaSink:
+    """Shared lifecycle of the Kafka sinks; subclasses turn a batch into messages."""
 
     def __init__(self, spec: KafkaSpec, settings: KafkaSettings) -> None:
         self.name = "kafka"
@@ -80,21 +80,10 @@ class KafkaEventSink:
         """Connect the producer."""
         await self._p.start()
 
-    async def write(self, results: Sequence[Result]) -> None:
-        """Send the batch and wait for every acknowledgement."""
-        if not results:
-            return
-        dumps = orjson.dumps
-        msgs: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = [
-            (
-                r.event.trace_id.encode(),
-                dumps(r.event),
-                [("event_id", r.event.event_id.encode()), ("event_type", r.event.type.encode())],
-            )
-            for r in results
-        ]
-        await self._p.send_all(msgs)
-        self.written += len(msgs)
+    async def _send(self, msgs: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
+        if msgs:
+            await self._p.send_all(msgs)
+            self.written += len(msgs)
 
     async def flush(self) -> None:
         """Wait for buffered sends."""
@@ -103,6 +92,27 @@ class KafkaEventSink:
     async def aclose(self) -> None:
         """Flush and disconnect."""
         await self._p.stop()
+
+
+class KafkaEventSink(_KafkaSink):
+    """Writes scored events to a topic, keyed by trace_id."""
+
+    async def write(self, results: Sequence[Result]) -> None:
+        """Send the batch and wait for every acknowledgement."""
+        dumps = orjson.dumps
+        await self._send(
+            [
+                (
+                    r.event.trace_id.encode(),
+                    dumps(r.event),
+                    [
+                        ("event_id", r.event.event_id.encode()),
+                        ("event_type", r.event.type.encode()),
+                    ],
+                )
+                for r in results
+            ]
+        )
 
 
 def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
@@ -118,35 +128,12 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     return headers
 
 
-class KafkaDeadLetterSink:
+class KafkaDeadLetterSink(_KafkaSink):
     """Writes dead letters to a topic: original bytes, reason and origin in headers."""
-
-    def __init__(self, spec: KafkaSpec, settings: KafkaSettings) -> None:
-        self.name = "kafka"
-        self._p = _Producer(spec, settings)
-        self.written = 0
-
-    async def start(self) -> None:
-        """Connect the producer."""
-        await self._p.start()
 
     async def write(self, letters: Sequence[DeadLetter]) -> None:
         """Send dead letters and wait for acknowledgements."""
-        if not letters:
-            return
-        msgs: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = [
-            (_key(d), d.raw, dead_letter_headers(d)) for d in letters
-        ]
-        await self._p.send_all(msgs)
-        self.written += len(msgs)
-
-    async def flush(self) -> None:
-        """Wait for buffered sends."""
-        await self._p.flush()
-
-    async def aclose(self) -> None:
-        """Flush and disconnect."""
-        await self._p.stop()
+        await self._send([(_key(d), d.raw, dead_letter_headers(d)) for d in letters])
 
 
 def _key(letter: DeadLetter) -> bytes | None:
