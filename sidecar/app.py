@@ -16,20 +16,21 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Gauge
 
 from . import __version__
-from .config import KafkaSpec, Settings, SinkSpec
+from .config import KafkaSpec, OtlpSpec, Settings, SinkSpec
 from .http import HttpServer, add_health_routes, add_metrics_routes
 from .pipeline import Pipeline
 from .sampling import Sampler
 from .scorers.engine import ScoringEngine
 from .scorers.heuristics import HeuristicSuite
 from .scorers.heuristics.registry import METRICS
-from .scorers.judge import JudgeStage
+from .scorers.judge import build_judge
 from .sinks.jsonl import JsonlDeadLetterSink, JsonlEventSink
 from .sinks.kafka import KafkaDeadLetterSink, KafkaEventSink
 from .sinks.otlp import OtlpScoreSink, make_exporter
 from .sinks.prometheus import PrometheusSink
 from .sources.file import FileSource
 from .sources.kafka import KafkaSource
+from .sources.otlp.source import OtlpSource
 from .stages import DeadLetterSink, Sink, Source
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def build_sources(settings: Settings, registry: CollectorRegistry) -> list[Sourc
                     drain_timeout_s=settings.pipeline.drain_timeout_s,
                 )
             )
+        elif isinstance(spec, OtlpSpec):
+            sources.append(OtlpSource(spec, settings.otlp, registry))
         else:
             sources.append(
                 FileSource(spec, batch_size=settings.pipeline.batch_size, follow=settings.follow)
@@ -108,7 +111,7 @@ def build_pipeline(
         engine=build_engine(settings),
         registry=registry,
         settings=settings.pipeline,
-        judge=None if settings.judge is None else JudgeStage(settings.judge, registry),
+        judge=build_judge(settings.judge, registry, max_apps=settings.http.max_label_values),
     )
 
 

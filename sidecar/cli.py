@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import FileSpec
+from .config import FileSpec, KafkaSpec
 from .errors import ConfigError, SidecarError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -157,7 +157,7 @@ def _log_overrides(args: argparse.Namespace) -> dict[str, str]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import logs
     from .app import Sidecar
-    from .config import FileSpec, load_settings
+    from .config import load_settings
     from .summary import summarize
 
     settings = load_settings(args.config, **_overrides(args))
@@ -232,7 +232,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         raise ConfigError("--step must be positive")
     settings = load_settings(args.config, **_overrides(args))
     logs.configure(settings.log.level, settings.log.format)
-    assert not isinstance(spec, FileSpec)
+    assert isinstance(spec, KafkaSpec)
     req = ReplayRequest(
         bootstrap=spec.bootstrap,
         topic=args.topic,

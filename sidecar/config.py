@@ -32,7 +32,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .errors import ConfigError
 from .sampling import SamplingSettings
 from .scorers.heuristics.settings import HeuristicsSettings
+from .scorers.judge.router import check_judges, judge_list
 from .scorers.judge.settings import JudgeSettings
+from .sources.otlp.assembly import AssemblySettings
 
 # --------------------------------------------------------------------------- URIs
 
@@ -66,8 +68,40 @@ class KafkaSpec:
         return "kafka"
 
 
-SourceSpec = FileSpec | KafkaSpec
+@dataclass(frozen=True, slots=True)
+class OtlpSpec:
+    """``otlp+http://HOST:PORT`` (OTLP/HTTP, port 4318 by default) or ``otlp+grpc://…`` (4317)."""
+
+    transport: Literal["http", "grpc"]
+    host: str
+    port: int
+    uri: str
+
+    @property
+    def name(self) -> str:
+        """A short, label-safe name for metrics."""
+        return "otlp"
+
+
+SourceSpec = FileSpec | KafkaSpec | OtlpSpec
 SinkSpec = FileSpec | KafkaSpec
+
+
+def _parse_otlp_uri(uri: str) -> OtlpSpec:
+    scheme, _, rest = uri.partition("://")
+    transport: Literal["http", "grpc"] = "http" if scheme == "otlp+http" else "grpc"
+    parts = urlsplit(f"//{rest}")
+    if parts.path not in ("", "/") or parts.query:
+        raise ValueError(f"an OTLP source URI is otlp+http://HOST:PORT, got {uri!r}")
+    host = parts.hostname or "0.0.0.0"
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"bad port in {uri!r}") from None
+    if port is None:
+        port = 4318 if transport == "http" else 4317
+    return OtlpSpec(transport, host, port, uri)
+
 
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
@@ -128,9 +162,11 @@ def _parse_file_uri(uri: str, what: str) -> FileSpec:
 
 
 def parse_source_uri(uri: str) -> SourceSpec:
-    """Parse a source URI: ``file:PATH``, a bare path, ``-`` (stdin) or ``kafka://...``."""
+    """Parse a source URI: ``file:PATH``, a path, ``-`` (stdin), ``kafka://…``, ``otlp+http://…``."""
     if uri.startswith("kafka://"):
         return _parse_kafka_uri(uri, "source")
+    if uri.startswith(("otlp+http://", "otlp+grpc://")):
+        return _parse_otlp_uri(uri)
     return _parse_file_uri(uri, "source")
 
 
@@ -224,6 +260,27 @@ class KafkaSettings(BaseModel):
         return self
 
 
+class OtlpSettings(BaseModel):
+    """The OTLP receivers (``otlp+http://`` / ``otlp+grpc://`` sources)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = Field(
+        None, description="Require 'Authorization: Bearer <token>' on export requests."
+    )
+    max_body_bytes: int = Field(
+        8 << 20, ge=1024, description="Largest request body, compressed or not (413 above)."
+    )
+    max_in_flight: int = Field(
+        5_000, ge=1, description="Assembled traces not yet written; above it: 429 + Retry-After."
+    )
+    retry_after_s: float = Field(2.0, gt=0, description="Retry-After sent when saturated.")
+    expire_interval_s: float = Field(
+        0.25, gt=0, description="How often settled and straggling traces are emitted."
+    )
+    assembly: AssemblySettings = Field(default_factory=AssemblySettings)
+
+
 class LogSettings(BaseModel):
     """Structured logging."""
 
@@ -256,8 +313,11 @@ class Settings(BaseSettings):
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     heuristics: HeuristicsSettings = Field(default_factory=HeuristicsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    judge: JudgeSettings | None = Field(
-        None, description="The LLM judge for sampled traces; off unless configured."
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
+    judge: JudgeSettings | list[JudgeSettings] | None = Field(
+        None,
+        description="The LLM judge for sampled traces (off unless configured): one judge, or "
+        "a list with one role=primary and any shadow / escalation judges.",
     )
     scores_otlp: str | None = Field(
         None,
@@ -289,21 +349,35 @@ class Settings(BaseSettings):
             raise ValueError("must be otlp+http://HOST:PORT or otlp+grpc://HOST:PORT")
         return value
 
+    @field_validator("judge")
+    @classmethod
+    def _check_judges(
+        cls, value: JudgeSettings | list[JudgeSettings] | None
+    ) -> JudgeSettings | list[JudgeSettings] | None:
+        check_judges(judge_list(value))
+        return value
+
     @model_validator(mode="after")
     def _judge_key_from_env(self) -> Settings:
-        """The judge key also comes from RAG_SIDECAR_JUDGE_API_KEY or ..._FILE (a secret file)."""
+        """A judge without a key gets one from the environment or a secret file.
+
+        One judge: ``RAG_SIDECAR_JUDGE_API_KEY`` or ``..._FILE``. In a list, judge
+        ``NAME`` reads ``RAG_SIDECAR_JUDGE_API_KEY_<NAME>`` (upper case, ``-``/``.``
+        as ``_``) or its ``_FILE``; the unnamed variables serve only the primary,
+        so one provider's key is never sent to another's endpoint.
+        """
         judge = self.judge
-        if judge is None or judge.api_key is not None:
-            return self
-        key = os.environ.get("RAG_SIDECAR_JUDGE_API_KEY")
-        key_file = os.environ.get("RAG_SIDECAR_JUDGE_API_KEY_FILE")
-        if key is None and key_file:
-            try:
-                key = Path(key_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"cannot read judge key file {key_file}: {exc.strerror}") from None
-        if key:
-            self.judge = judge.model_copy(update={"api_key": SecretStr(key)})
+        if isinstance(judge, JudgeSettings):
+            self.judge = _with_env_key(judge, "RAG_SIDECAR_JUDGE_API_KEY")
+        elif judge is not None:
+            out = []
+            for one in judge:
+                own = "RAG_SIDECAR_JUDGE_API_KEY_" + re.sub(r"[^A-Z0-9]", "_", one.name.upper())
+                keyed = _with_env_key(one, own)
+                if keyed.role == "primary":
+                    keyed = _with_env_key(keyed, "RAG_SIDECAR_JUDGE_API_KEY")
+                out.append(keyed)
+            self.judge = out
         return self
 
     @model_validator(mode="after")
@@ -327,6 +401,20 @@ class Settings(BaseSettings):
     def dead_letter_spec(self) -> SinkSpec:
         """The parsed dead-letter URI."""
         return parse_sink_uri(self.dead_letter)
+
+
+def _with_env_key(judge: JudgeSettings, var: str) -> JudgeSettings:
+    """``judge`` with its key from env ``var`` or the file named by ``var_FILE``, if it has none."""
+    if judge.api_key is not None:
+        return judge
+    key = os.environ.get(var)
+    key_file = os.environ.get(f"{var}_FILE")
+    if key is None and key_file:
+        try:
+            key = Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read judge key file {key_file}: {exc.strerror}") from None
+    return judge.model_copy(update={"api_key": SecretStr(key)}) if key else judge
 
 
 class _DictSource(PydanticBaseSettingsSource):

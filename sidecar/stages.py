@@ -38,6 +38,8 @@ class Record:
     arrival: float = field(default_factory=time.time)
     attrs: dict[str, str] | None = None
     """Source-specific facts kept with dead letters (Kafka: topic, partition, offset, key)."""
+    trace: Trace | None = None
+    """Set when the source already built the trace (OTLP assembly); ``value`` is then unused."""
 
 
 def _noop(ok: bool) -> None:

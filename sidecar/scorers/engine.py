@@ -36,6 +36,8 @@ class ScoringEngine:
 
     def process(self, record: Record, source: str) -> Result | DeadLetter:
         """Score one record; invalid input becomes a :class:`DeadLetter`."""
+        if record.trace is not None:
+            return Result(record.trace, self.score(record.trace, source))
         try:
             trace = decode_trace(record.value, max_bytes=self.max_record_bytes)
         except InvalidInputError as exc:

@@ -1,0 +1,306 @@
+"""OTLP spans → :class:`SpanInfo`: the few facts of a span that make a RAG trace.
+
+Works on the decoded protobuf objects directly, one pass over each span's
+attributes: keys of interest and indexed list attributes
+(``retrieval.documents.{i}.document.content``, …) are kept as Python values,
+everything else is skipped without being converted. Grouping the lists by index
+and interpreting the values (JSON inputs, messages, documents, annotations) is
+left for the spans a trace is built from (:meth:`SpanInfo.items`, :mod:`.values`).
+
+Span kinds use the OpenInference vocabulary (``RETRIEVER``, ``RERANKER``,
+``LLM``, ``CHAIN``, …); OTel GenAI operations and OpenLLMetry kinds are
+translated into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
+
+from .conventions import (
+    ANNOTATION_PREFIXES,
+    CONTENT_EVENTS,
+    ELEMENTS,
+    EVAL_EVENT,
+    EVAL_KEYS,
+    EXACT,
+    GENAI_KINDS,
+    GENAI_LIST_PREFIXES,
+    LIST_PREFIXES,
+    LLM,
+    RETRIEVER,
+    TRACELOOP_KINDS,
+    Convention,
+)
+
+_REMOTE_PARENT: Final = 0x300  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | SPAN_FLAGS_CONTEXT_IS_REMOTE
+_STATUS_ERROR: Final = 2
+_ZERO8: Final = bytes(8)
+_ZERO16: Final = bytes(16)
+_UNKNOWN_SERVICE: Final = "unknown_service"
+
+Items = dict[int, dict[str, Any]]
+
+
+@dataclass(slots=True)
+class SpanInfo:
+    """What a span contributes to a RAG trace."""
+
+    trace_id: str
+    """32 lowercase hex characters."""
+    span_id: str
+    """16 lowercase hex characters."""
+    parent_id: str
+    """The parent span id, or ``""`` for a root span."""
+    parent_remote: bool
+    """The parent lives in another process (OTLP span flags): this span is a local root."""
+    name: str
+    start_ns: int
+    end_ns: int
+    service: str | None
+    """``service.name`` of the resource (``unknown_service…`` becomes None)."""
+    resource_prompt_version: str | None = None
+    kind: str | None = None
+    """OpenInference span kind (GenAI operations translated), upper case."""
+    convention: Convention | None = None
+    error: bool = False
+    attrs: dict[str, Any] = field(default_factory=dict)
+    """Attributes of interest, by key, as Python values."""
+    flat: dict[str, Any] | None = None
+    """Indexed list attributes (documents, messages, annotations), by full key."""
+    genai_indexed: bool = False
+    """Carries OpenLLMetry's ``gen_ai.prompt.{i}.*`` / ``gen_ai.completion.{i}.*``."""
+    annotated: bool = False
+    """Carries ``annotations.{i}.annotation.*`` (or ``evaluations.…``) attributes."""
+    evaluations: list[dict[str, Any]] | None = None
+    """``gen_ai.evaluation.result`` events, as ``{name, score, label, explanation}``."""
+    links: list[tuple[str, str]] | None = None
+    """Linked spans as ``(trace_id, span_id)`` hex pairs."""
+    _lists: dict[str, Items] | None = None
+    """Grouped lists, filled by :meth:`items`."""
+
+    @property
+    def is_root(self) -> bool:
+        """No parent, or a parent in another process."""
+        return not self.parent_id or self.parent_remote
+
+    @property
+    def is_ai(self) -> bool:
+        """The span follows an AI convention or carries annotations or evaluations."""
+        return self.convention is not None or self.annotated or bool(self.evaluations)
+
+    def items(self, name: str) -> list[dict[str, Any]]:
+        """The elements of an indexed list attribute (e.g. ``retrieval.documents``), in
+        index order, each as ``{field: value}`` with the element prefix removed."""
+        if self.flat is None:
+            return []
+        if self._lists is None:
+            self._lists = {}
+        found = self._lists.get(name)
+        if found is None:
+            found = self._lists[name] = _group(self.flat, name + ".")
+        return [found[i] for i in sorted(found)]
+
+
+def _group(flat: dict[str, Any], prefix: str) -> Items:
+    """``<prefix><i>.[<element>.]<field>`` keys → index → field → value."""
+    found: Items = {}
+    size = len(prefix)
+    for key, value in flat.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, tail = key[size:].partition(".")
+        if not (index.isascii() and index.isdigit()) or not tail or len(index) > 4:
+            continue
+        element, dot, rest = tail.partition(".")
+        fld = rest if dot and element in ELEMENTS else tail
+        found.setdefault(int(index), {})[fld] = value
+    return found
+
+
+@dataclass(slots=True)
+class MappedBatch:
+    """Spans mapped from some ResourceSpans, and those refused."""
+
+    spans: list[SpanInfo] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """``(reason, detail)`` per malformed span; details never contain span content."""
+    ignored: int = 0
+    """Spans from ignored instrumentation scopes (e.g. the sidecar's own evaluator spans)."""
+
+
+def any_value(value: AnyValue) -> Any:
+    """An OTLP ``AnyValue`` as a Python value (arrays → lists, kvlists → dicts)."""
+    which = value.WhichOneof("value")
+    if which is None or which == "string_value_strindex":
+        return None
+    if which == "array_value":
+        return [any_value(v) for v in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, which)
+
+
+class SpanMapper:
+    """Turns ``ResourceSpans`` into :class:`SpanInfo` records; never raises on bad spans."""
+
+    def __init__(
+        self,
+        prompt_version_attribute: str = "prompt.version",
+        ignored_scopes: Iterable[str] = (),
+    ) -> None:
+        self.prompt_version_attribute = prompt_version_attribute
+        self._exact = EXACT | {prompt_version_attribute}
+        self._ignored = frozenset(ignored_scopes)
+
+    def map(self, resource_spans: Iterable[ResourceSpans]) -> MappedBatch:
+        """Map every span of every ResourceSpans, in order."""
+        out = MappedBatch()
+        for rs in resource_spans:
+            service: str | None = None
+            prompt_version: str | None = None
+            for kv in rs.resource.attributes:
+                if kv.key == "service.name":
+                    service = kv.value.string_value or None
+                elif kv.key == self.prompt_version_attribute:
+                    prompt_version = _scalar_text(any_value(kv.value))
+            if service is not None and service.startswith(_UNKNOWN_SERVICE):
+                service = None
+            for ss in rs.scope_spans:
+                if ss.scope.name in self._ignored:
+                    out.ignored += len(ss.spans)
+                    continue
+                for span in ss.spans:
+                    try:
+                        info = self._span(span, service, prompt_version, out.rejected)
+                    except Exception as exc:  # a malformed span must never stop the batch
+                        out.rejected.append(("malformed_span", type(exc).__name__))
+                        continue
+                    if info is not None:
+                        out.spans.append(info)
+        return out
+
+    def _span(
+        self,
+        span: Span,
+        service: str | None,
+        prompt_version: str | None,
+        rejected: list[tuple[str, str]],
+    ) -> SpanInfo | None:
+        tid = span.trace_id
+        if len(tid) != 16 or tid == _ZERO16:
+            rejected.append(("bad_trace_id", f"trace_id has {len(tid)} bytes, expected 16"))
+            return None
+        sid = span.span_id
+        if len(sid) != 8 or sid == _ZERO8:
+            rejected.append(("bad_span_id", f"span_id has {len(sid)} bytes, expected 8"))
+            return None
+        pid = span.parent_span_id
+        if pid and len(pid) != 8:
+            rejected.append(("bad_parent_span_id", f"parent_span_id has {len(pid)} bytes"))
+            return None
+        info = SpanInfo(
+            trace_id=tid.hex(),
+            span_id=sid.hex(),
+            parent_id=pid.hex() if pid and pid != _ZERO8 else "",
+            parent_remote=(span.flags & _REMOTE_PARENT) == _REMOTE_PARENT,
+            name=span.name,
+            start_ns=span.start_time_unix_nano,
+            end_ns=span.end_time_unix_nano,
+            service=service,
+            resource_prompt_version=prompt_version,
+            error=span.status.code == _STATUS_ERROR,
+        )
+        attrs = info.attrs
+        exact = self._exact
+        flat: dict[str, Any] = {}
+        for kv in span.attributes:
+            key = kv.key
+            if key in exact:
+                value = kv.value
+                text = value.string_value
+                attrs[key] = text if text else any_value(value)
+            elif key.startswith(LIST_PREFIXES):
+                value = kv.value
+                text = value.string_value
+                flat[key] = text if text else any_value(value)
+            elif key.startswith(ANNOTATION_PREFIXES):
+                flat[key] = any_value(kv.value)
+                info.annotated = True
+            elif key.startswith(GENAI_LIST_PREFIXES) and key.split(".", 3)[2].isdigit():
+                flat[key] = any_value(kv.value)
+                info.genai_indexed = True
+        if flat:
+            info.flat = flat
+        if span.events:
+            self._events(span, info)
+        if span.links:
+            info.links = [
+                (link.trace_id.hex(), link.span_id.hex())
+                for link in span.links
+                if len(link.trace_id) == 16 and len(link.span_id) == 8
+            ] or None
+        _classify(info)
+        return info
+
+    @staticmethod
+    def _events(span: Span, info: SpanInfo) -> None:
+        for event in span.events:
+            if event.name == EVAL_EVENT:
+                result: dict[str, Any] = {}
+                for kv in event.attributes:
+                    short = EVAL_KEYS.get(kv.key)
+                    if short is not None:
+                        result[short] = any_value(kv.value)
+                if result:
+                    if info.evaluations is None:
+                        info.evaluations = []
+                    info.evaluations.append(result)
+            elif event.name in CONTENT_EVENTS:
+                key = CONTENT_EVENTS[event.name]
+                for kv in event.attributes:
+                    if kv.key == key:
+                        info.attrs.setdefault(key, any_value(kv.value))
+
+
+def _classify(info: SpanInfo) -> None:
+    """Set ``kind`` and ``convention`` from the attributes found."""
+    attrs = info.attrs
+    kind = attrs.get("openinference.span.kind")
+    if isinstance(kind, str) and kind:
+        info.kind = kind.upper()
+        info.convention = "openinference"
+        return
+    operation = attrs.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation:
+        info.kind = GENAI_KINDS.get(operation, operation.upper())
+        info.convention = "genai"
+        return
+    request_type = attrs.get("llm.request.type")  # OpenLLMetry
+    if request_type in ("chat", "completion"):
+        info.kind = LLM
+        info.convention = "genai"
+        return
+    traceloop = attrs.get("traceloop.span.kind")
+    if isinstance(traceloop, str) and traceloop in TRACELOOP_KINDS:
+        info.kind = TRACELOOP_KINDS[traceloop]
+        info.convention = "genai"
+        return
+    if info.genai_indexed or "gen_ai.output.messages" in attrs or "gen_ai.completion" in attrs:
+        info.kind = LLM
+        info.convention = "genai"
+    elif "gen_ai.retrieval.documents" in attrs:
+        info.kind = RETRIEVER
+        info.convention = "genai"
+
+
+def _scalar_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
