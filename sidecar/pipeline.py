@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from .config import PipelineSettings
 from .errors import PermanentError, RetryableError
 from .scorers.engine import ScoringEngine
-from .scorers.judge import JudgeStage
+from .scorers.judge import JudgeRouter, JudgeStage
 from .stages import Batch, DeadLetter, DeadLetterSink, Result, Sink, Source
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class Pipeline:
         engine: ScoringEngine,
         registry: CollectorRegistry,
         settings: PipelineSettings,
-        judge: JudgeStage | None = None,
+        judge: JudgeStage | JudgeRouter | None = None,
     ) -> None:
         self.sources = list(sources)
         self.judge = judge

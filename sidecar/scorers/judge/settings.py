@@ -3,7 +3,8 @@
 Everything that can change a judge score (prompt version and texts, model,
 context budget, redaction, rubric) is folded into the judge's scorer version
 (:func:`sidecar.scorers.judge.prompts.judge_version`), hence into its events'
-``event_id``. Operational knobs (timeouts, retries, budget, queue) are not.
+``event_id``. Operational knobs (timeouts, retries, budget, queue, role,
+canaries, agreement) are not.
 """
 
 from __future__ import annotations
@@ -71,6 +72,83 @@ class RubricSettings(BaseModel):
         if sum(merged.values()) <= 0:
             raise ValueError("at least one rubric weight must be > 0")
         return merged
+
+
+JudgeRole = Literal["primary", "shadow", "escalation"]
+
+
+class CanarySettings(BaseModel):
+    """Canaries: shipped traces with known verdicts, judged like any other (see .canary)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    every_s: float | None = Field(
+        900.0, gt=0, description="One canary per this many seconds (None: not by time)."
+    )
+    every_judged: int | None = Field(
+        None,
+        ge=1,
+        description="One canary per this many real traces admitted (None: not by count).",
+    )
+    window: int = Field(
+        20, ge=1, le=1000, description="canary_accuracy is over the last this many canaries."
+    )
+    path: str | None = Field(
+        None, description="A JSONL file of canaries replacing the shipped set."
+    )
+
+
+class EscalationSettings(BaseModel):
+    """When an ``escalation`` judge is asked, after the primary's verdict on a trace."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    judge_high: float = Field(0.7, ge=0, le=1, description="Primary faithfulness >= this ...")
+    lexical_low: float = Field(0.3, ge=0, le=1, description="... but groundedness_lexical < this.")
+    judge_low: float = Field(0.3, ge=0, le=1, description="Primary faithfulness <= this ...")
+    lexical_high: float = Field(
+        0.7, ge=0, le=1, description="... but groundedness_lexical >= this."
+    )
+    borderline: tuple[float, float] | None = Field(
+        (0.4, 0.6), description="Primary faithfulness in [low, high] (None: never borderline)."
+    )
+
+    @field_validator("borderline")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] <= value[1] <= 1:
+            raise ValueError("borderline must be [low, high] with 0 <= low <= high <= 1")
+        return value
+
+
+class AgreementSettings(BaseModel):
+    """Rolling agreement between judges and with thumbs (the primary judge's settings apply)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metrics: tuple[str, ...] = Field(
+        ("faithfulness", "answer_relevance", "context_relevance"),
+        description="Scores compared between two judges.",
+    )
+    window: int = Field(200, ge=2, le=10_000, description="Pairs kept per app, judges, metric.")
+    feedback_window: int = Field(
+        500, ge=2, le=10_000, description="(faithfulness, thumbs) pairs kept per app and judge."
+    )
+    close_within: float = Field(0.2, ge=0, le=1, description="share_close: |diff| <= this.")
+    pass_at: float = Field(0.5, ge=0, le=1, description="kappa: a score >= this passes.")
+    disagreement: float = Field(
+        0.3, ge=0, le=1, description="Flag judge_disagreement when |diff| > this on any metric."
+    )
+    faithful_at: float = Field(
+        0.8, ge=0, le=1, description="faithfulness >= this with thumbs down: feedback disagreement."
+    )
+    unfaithful_at: float = Field(
+        0.3, ge=0, le=1, description="faithfulness <= this with thumbs up: feedback disagreement."
+    )
+    pending: int = Field(
+        4096, ge=1, description="Traces remembered while waiting for another judge's verdict."
+    )
 
 
 class JudgeSettings(BaseModel):
@@ -152,6 +230,17 @@ class JudgeSettings(BaseModel):
         True, description="Replace emails, phone and card numbers before anything is sent."
     )
     rubric: RubricSettings = Field(default_factory=RubricSettings)
+    role: JudgeRole = Field(
+        "primary",
+        description="primary: judges every sample; shadow: the same samples (at `share`), "
+        "for agreement; escalation: only where the primary and the heuristics disagree.",
+    )
+    share: float = Field(
+        1.0, ge=0, le=1, description="shadow: share of the primary's samples it also judges."
+    )
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    canary: CanarySettings = Field(default_factory=CanarySettings)
+    agreement: AgreementSettings = Field(default_factory=AgreementSettings)
 
     @field_validator("url")
     @classmethod

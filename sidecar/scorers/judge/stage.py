@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -59,6 +60,8 @@ class _Job:
     reservation: float | None
     """The budget reservation (None for a job served from the cache)."""
     cached: Judgement | None = None
+    fresh: bool = False
+    """Judge anew: no cache lookup, no twin sharing, nothing cached (canaries)."""
 
 
 class JudgeStage:
@@ -100,6 +103,9 @@ class JudgeStage:
         self._write: Write | None = None
         self._closing = False
         self._inflight = 0
+        self._fresh_ids = itertools.count()
+        self.on_failed: Callable[[Result, str], None] | None = None
+        """Called with a queued trace that got no judge event, and the skip reason."""
         self.metrics.bind(
             self.name,
             queue_depth=self._queue.qsize,
@@ -148,8 +154,18 @@ class JudgeStage:
     def _skip(self, reason: str, n: int = 1) -> None:
         self.metrics.skipped.labels(self.name, reason).inc(n)
 
-    def offer(self, result: Result) -> bool:
-        """Queue a sampled trace for judging without blocking; False when it was skipped."""
+    def _failed(self, result: Result, reason: str) -> None:
+        if self.on_failed is not None:
+            try:
+                self.on_failed(result, reason)
+            except Exception:
+                log.exception("judge on_failed hook failed", extra={"fields": {"judge": self.name}})
+
+    def offer(self, result: Result, *, fresh: bool = False) -> bool:
+        """Queue a sampled trace for judging without blocking; False when it was skipped.
+
+        ``fresh``: bypass the cache (canaries must reach the model every time).
+        """
         if self._closing:
             self._skip("shutdown")
             return False
@@ -157,8 +173,8 @@ class JudgeStage:
         q = self._queue
         room = q.maxsize - q.qsize()
         full = room <= 0 or (not priority and room <= self._open_slots_floor)
-        key = content_key(self.version, result.trace)
-        hit = self.cache.get(key)
+        key = f"fresh:{next(self._fresh_ids)}" if fresh else content_key(self.version, result.trace)
+        hit = None if fresh else self.cache.get(key)
         if hit is not None:
             if room <= 0:
                 self._skip("backpressure")
@@ -176,7 +192,7 @@ class JudgeStage:
         if reservation is None:
             self._skip("budget")
             return False
-        q.put_nowait(_Job(result, key, reservation))
+        q.put_nowait(_Job(result, key, reservation, fresh=fresh))
         return True
 
     # --------------------------------------------------------------------- workers
@@ -205,6 +221,7 @@ class JudgeStage:
             await self._write([Result(job.result.trace, event)])
         except Exception as exc:
             self._skip("write_failed")
+            self._failed(job.result, "write_failed")
             log.warning(
                 "judge event not written",
                 extra={"fields": {"judge": self.name, "error": f"{type(exc).__name__}: {exc}"}},
@@ -215,7 +232,7 @@ class JudgeStage:
     async def _judge(self, job: _Job) -> tuple[Judgement | None, bool]:
         """Judge a job (or reuse a twin's judgement); (None, False) when it failed."""
         reservation = job.reservation or 0.0
-        hit = self.cache.get(job.key)
+        hit = None if job.fresh else self.cache.get(job.key)
         twin = self._pending.get(job.key) if hit is None else None
         if twin is not None:
             hit = await asyncio.shield(twin)
@@ -238,6 +255,7 @@ class JudgeStage:
                 else "failed"
             )
             self._skip(reason)
+            self._failed(job.result, reason)
             log.warning(
                 "trace not judged",
                 extra={
@@ -257,7 +275,8 @@ class JudgeStage:
             )
             self.budget.settle(reservation, ledger.cost_usd if ledger.replies else None)
         if judgement is not None:
-            self.cache.put(job.key, judgement)
+            if not job.fresh:
+                self.cache.put(job.key, judgement)
             if judgement.downgraded:
                 self.metrics.downgraded.labels(self.name).inc(judgement.downgraded)
         return judgement, False
