@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from . import __version__
 from .config import KafkaSpec, OtlpSpec, Settings, SinkSpec
+from .drift.sink import DriftSink
+from .events import ScoredEvent
 from .http import HttpServer, add_health_routes, add_metrics_routes
 from .pipeline import Pipeline
 from .sampling import Sampler
@@ -31,7 +33,8 @@ from .sinks.prometheus import PrometheusSink
 from .sources.file import FileSource
 from .sources.kafka import KafkaSource
 from .sources.otlp.source import OtlpSource
-from .stages import DeadLetterSink, Sink, Source
+from .stages import DeadLetterSink, Result, Sink, Source
+from .trace import Trace
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +94,25 @@ def build_pipeline(
 ) -> Pipeline:
     """The pipeline from settings; callers may pass stages of their own instead."""
     if sinks is None:
-        built: list[Sink] = [
-            PrometheusSink(
-                registry,
-                max_label_values=settings.http.max_label_values,
-                metric_kinds={name: spec.kind for name, spec in METRICS.items()},
-            )
-        ]
+        prometheus = PrometheusSink(
+            registry,
+            max_label_values=settings.http.max_label_values,
+            metric_kinds={name: spec.kind for name, spec in METRICS.items()},
+        )
+        event_sinks: list[Sink] = []
         events = settings.events_spec()
         if events is not None:
-            built.append(build_event_sink(events, settings))
+            event_sinks.append(build_event_sink(events, settings))
+        built: list[Sink] = [prometheus, *event_sinks]
+        if settings.drift.enabled:
+            built.append(
+                DriftSink(
+                    settings.drift,
+                    registry,
+                    emit_events=_event_writer(event_sinks),
+                    limiter=prometheus.limit,
+                )
+            )
         if settings.scores_otlp is not None:
             built.append(OtlpScoreSink(make_exporter(settings.scores_otlp), registry))
         sinks = built
@@ -113,6 +125,16 @@ def build_pipeline(
         settings=settings.pipeline,
         judge=build_judge(settings.judge, registry, max_apps=settings.http.max_label_values),
     )
+
+
+def _event_writer(sinks: Sequence[Sink]) -> Callable[[list[ScoredEvent]], Awaitable[None]]:
+    """Drift events go to the events sinks only (never to metrics, where they'd count as scores)."""
+
+    async def write(events: list[ScoredEvent]) -> None:
+        results = [Result(Trace(trace_id=e.trace_id, query="", answer=""), e) for e in events]
+        await asyncio.gather(*(s.write(results) for s in sinks))
+
+    return write
 
 
 class Sidecar:

@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .drift.settings import DriftSettings
 from .errors import ConfigError
 from .sampling import SamplingSettings
 from .scorers.heuristics.settings import HeuristicsSettings
@@ -314,6 +315,7 @@ class Settings(BaseSettings):
     heuristics: HeuristicsSettings = Field(default_factory=HeuristicsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     judge: JudgeSettings | list[JudgeSettings] | None = Field(
         None,
         description="The LLM judge for sampled traces (off unless configured): one judge, or "
