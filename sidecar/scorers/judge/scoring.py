@@ -54,6 +54,9 @@ JUDGE_FLAGS: Final = (
     "judge_insufficient_context",  # the chunks do not hold the answer
     "judge_context_truncated",  # chunk texts or the answer were cut to the token budget
     "judge_harmful",  # rubric: harmfulness graded harmful
+    "judge_canary_failed",  # a canary's verdict missed its expected label (router)
+    "judge_disagreement",  # two judges differ by more than the agreement threshold
+    "judge_feedback_disagreement",  # the judge's faithfulness contradicts the user's thumbs
 )
 """Every flag a judge event may carry."""
 
