@@ -19,6 +19,7 @@ from . import __version__
 from .config import KafkaSpec, OtlpSpec, Settings, SinkSpec
 from .drift.sink import DriftSink
 from .events import ScoredEvent
+from .feedback import FeedbackJoiner
 from .http import HttpServer, add_health_routes, add_metrics_routes
 from .pipeline import Pipeline
 from .sampling import Sampler
@@ -28,6 +29,7 @@ from .scorers.heuristics.registry import METRICS
 from .scorers.judge import build_judge
 from .sinks.jsonl import JsonlDeadLetterSink, JsonlEventSink
 from .sinks.kafka import KafkaDeadLetterSink, KafkaEventSink
+from .sinks.labelstudio.sink import ReviewSink
 from .sinks.otlp import OtlpScoreSink, make_exporter
 from .sinks.prometheus import PrometheusSink
 from .sources.file import FileSource
@@ -93,12 +95,14 @@ def build_pipeline(
     dead_letters: DeadLetterSink | None = None,
 ) -> Pipeline:
     """The pipeline from settings; callers may pass stages of their own instead."""
+    limiter = None
     if sinks is None:
         prometheus = PrometheusSink(
             registry,
             max_label_values=settings.http.max_label_values,
             metric_kinds={name: spec.kind for name, spec in METRICS.items()},
         )
+        limiter = prometheus.limit
         event_sinks: list[Sink] = []
         events = settings.events_spec()
         if events is not None:
@@ -115,7 +119,19 @@ def build_pipeline(
             )
         if settings.scores_otlp is not None:
             built.append(OtlpScoreSink(make_exporter(settings.scores_otlp), registry))
+        if settings.review is not None:
+            built.append(ReviewSink(settings.review, kafka=settings.kafka, registry=registry))
         sinks = built
+    judge = build_judge(settings.judge, registry, max_apps=settings.http.max_label_values)
+    feedback = None
+    if settings.feedback.enabled:
+        feedback = FeedbackJoiner(
+            settings.feedback,
+            registry,
+            keep_traces=judge is not None,
+            limiter=limiter,
+            max_apps=settings.http.max_label_values,
+        )
     return Pipeline(
         sources=build_sources(settings, registry) if sources is None else sources,
         sinks=sinks,
@@ -123,7 +139,8 @@ def build_pipeline(
         engine=build_engine(settings),
         registry=registry,
         settings=settings.pipeline,
-        judge=build_judge(settings.judge, registry, max_apps=settings.http.max_label_values),
+        judge=judge,
+        feedback=feedback,
     )
 
 

@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--events", metavar="URI")
 
     schema = sub.add_parser("schema", help="Print a JSON Schema.")
-    schema.add_argument("which", choices=["trace", "event"])
+    schema.add_argument("which", choices=["trace", "event", "feedback"])
     return parser
 
 
@@ -257,10 +257,15 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 def _cmd_schema(args: argparse.Namespace) -> int:
     from .events import event_json_schema
+    from .feedback import feedback_json_schema
     from .trace import Trace
 
-    doc = Trace.model_json_schema() if args.which == "trace" else event_json_schema()
-    print(json.dumps(doc, indent=2))
+    make = {
+        "trace": Trace.model_json_schema,
+        "event": event_json_schema,
+        "feedback": feedback_json_schema,
+    }[args.which]
+    print(json.dumps(make(), indent=2))
     return EXIT_OK
 
 

@@ -31,10 +31,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from .drift.settings import DriftSettings
 from .errors import ConfigError
+from .feedback.settings import FeedbackSettings
 from .sampling import SamplingSettings
 from .scorers.heuristics.settings import HeuristicsSettings
 from .scorers.judge.router import check_judges, judge_list
 from .scorers.judge.settings import JudgeSettings
+from .sinks.labelstudio.settings import ReviewSettings
 from .sources.otlp.assembly import AssemblySettings
 
 # --------------------------------------------------------------------------- URIs
@@ -316,6 +318,10 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    feedback: FeedbackSettings = Field(
+        default_factory=FeedbackSettings,
+        description="Joining late feedback records to their traces (see README, Late feedback).",
+    )
     judge: JudgeSettings | list[JudgeSettings] | None = Field(
         None,
         description="The LLM judge for sampled traces (off unless configured): one judge, or "
@@ -325,6 +331,10 @@ class Settings(BaseSettings):
         None,
         description="Send scores back to a tracing backend: otlp+http://HOST:PORT or "
         "otlp+grpc://HOST:PORT (evaluator spans with gen_ai.evaluation.result events).",
+    )
+    review: ReviewSettings | None = Field(
+        None,
+        description="Export traces needing human review as Label Studio tasks (off unless set).",
     )
     log: LogSettings = Field(default_factory=LogSettings)
 

@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 
 from .config import PipelineSettings
 from .errors import PermanentError, RetryableError
+from .feedback import FeedbackJoiner
 from .scorers.engine import ScoringEngine
 from .scorers.judge import JudgeRouter, JudgeStage
 from .stages import Batch, DeadLetter, DeadLetterSink, Result, Sink, Source
@@ -121,6 +122,11 @@ class _Scored:
     batch: Batch
     results: list[Result]
     letters: list[DeadLetter]
+    extra: list[Result] = field(default_factory=list)
+    """Feedback events written with the batch (not counted as scored traces)."""
+    late: list[str] = field(default_factory=list)
+    """Traces with a late thumbs-down, for the judge once the batch is written."""
+    n_feedback: int = 0
 
 
 class Pipeline:
@@ -136,9 +142,12 @@ class Pipeline:
         registry: CollectorRegistry,
         settings: PipelineSettings,
         judge: JudgeStage | JudgeRouter | None = None,
+        feedback: FeedbackJoiner | None = None,
     ) -> None:
         self.sources = list(sources)
         self.judge = judge
+        self.feedback = feedback
+        engine.accept_feedback = feedback is not None
         self.sinks = list(sinks)
         self.dead_letters = dead_letters
         self.engine = engine
@@ -165,6 +174,8 @@ class Pipeline:
             self._started_sinks.append(sink)
         if self.judge is not None:
             await self.judge.start(self._write_judged)
+        if self.feedback is not None:
+            await self.feedback.start(self._write_judged)
         self._tasks = [
             asyncio.create_task(self._score_loop(), name="stage:score"),
             asyncio.create_task(self._write_loop(), name="stage:write"),
@@ -221,6 +232,8 @@ class Pipeline:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)  # failures already recorded
+        if self.feedback is not None:
+            await self.feedback.aclose()  # what still waits is written unjoined
         if self.judge is not None:
             await self.judge.aclose()  # judge events still need open sinks
         for sink in reversed(self._started_sinks):
@@ -290,6 +303,7 @@ class Pipeline:
     async def _score_loop(self) -> None:
         state = self.stages[0]
         process = self.engine.process
+        fbj = self.feedback
         while True:
             batch = await self._score_q.get()
             state.busy_since = time.monotonic()
@@ -297,13 +311,22 @@ class Pipeline:
                 results: list[Result] = []
                 letters: list[DeadLetter] = []
                 source = batch.source
+                n_feedback = 0
                 for record in batch.records:
                     out = process(record, source)
                     if isinstance(out, Result):
                         results.append(out)
-                    else:
+                        if fbj is not None:
+                            fbj.scored(out, record.value)
+                    elif isinstance(out, DeadLetter):
                         letters.append(out)
-                await self._write_q.put(_Scored(batch, results, letters))
+                    elif fbj is not None:
+                        fbj.feedback(out, source, record.arrival)
+                        n_feedback += 1
+                scored = _Scored(batch, results, letters, n_feedback=n_feedback)
+                if fbj is not None:
+                    scored.extra, scored.late = fbj.take()
+                await self._write_q.put(scored)
             except BaseException:
                 batch.done(False)
                 raise
@@ -320,6 +343,8 @@ class Pipeline:
             state.busy_since = time.monotonic()
             try:
                 results, letters = item.results, item.letters
+                if item.extra:
+                    results = results + item.extra
                 writes = [
                     self._retrying(s.name, functools.partial(s.write, results)) for s in self.sinks
                 ]
@@ -334,6 +359,8 @@ class Pipeline:
                 source = item.batch.source
                 if item.results:
                     m.traces.labels(source, "scored").inc(len(item.results))
+                if item.n_feedback:
+                    m.traces.labels(source, "feedback").inc(item.n_feedback)
                 if item.letters:
                     m.traces.labels(source, "invalid").inc(len(item.letters))
                     for letter in item.letters:
@@ -342,10 +369,12 @@ class Pipeline:
                     m.latency.observe(time.time() - item.batch.records[0].arrival)
                 item.batch.done(True)
                 if self.judge is not None:
-                    offer = self.judge.offer
+                    offer, fbj = self.judge.offer, self.feedback
                     for r in results:
-                        if r.event.sampled.selected:
-                            offer(r)
+                        if r.event.sampled.selected and not offer(r) and fbj is not None:
+                            fbj.refused(r.event.trace_id)
+                    if fbj is not None and item.late:
+                        fbj.offer_late(item.late, offer)
             except BaseException:
                 item.batch.done(False)
                 raise
@@ -355,10 +384,13 @@ class Pipeline:
                 self._write_q.task_done()
 
     async def _write_judged(self, results: list[Result]) -> None:
-        """Judge events go to every sink, with the same retries (no source acknowledgement)."""
+        """Judge and given-up feedback events go to every sink, with the same retries (no
+        source acknowledgement)."""
         await asyncio.gather(
             *(self._retrying(s.name, functools.partial(s.write, results)) for s in self.sinks)
         )
+        if self.feedback is not None:
+            self.feedback.judged(results)
 
     async def _retrying(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
         """Run a sink write, retrying retryable errors with capped exponential backoff."""

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from ..errors import InvalidInputError
 from ..events import FeedbackView, Labels, ScoredEvent, make_event_id
+from ..feedback.record import FeedbackRecord, decode_record
 from ..sampling import Sampler
 from ..stages import DeadLetter, Record, Result
-from ..trace import Trace, decode_trace
+from ..trace import Trace
 from .heuristics import HeuristicSuite
 
 
@@ -28,18 +29,25 @@ class ScoringEngine:
         self.sampler = sampler
         self.max_record_bytes = max_record_bytes
         self._clock = clock
+        self.accept_feedback = False
+        """Return feedback records (``type: "feedback"``) instead of dead-lettering them."""
 
     @property
     def version(self) -> str:
         """The scorer-set version that goes into every heuristic event's id."""
         return self.heuristics.version
 
-    def process(self, record: Record, source: str) -> Result | DeadLetter:
-        """Score one record; invalid input becomes a :class:`DeadLetter`."""
+    def process(self, record: Record, source: str) -> Result | DeadLetter | FeedbackRecord:
+        """Score one record; invalid input becomes a :class:`DeadLetter`, a feedback record
+        is returned as such (when ``accept_feedback``)."""
         if record.trace is not None:
             return Result(record.trace, self.score(record.trace, source))
         try:
-            trace = decode_trace(record.value, max_bytes=self.max_record_bytes)
+            trace = decode_record(record.value, max_bytes=self.max_record_bytes)
+            if isinstance(trace, FeedbackRecord):
+                if self.accept_feedback:
+                    return trace
+                raise InvalidInputError("invalid_trace", "feedback record, but feedback is off")
         except InvalidInputError as exc:
             return DeadLetter(
                 reason=exc.reason,

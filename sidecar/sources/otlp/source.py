@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ...config import OtlpSettings, OtlpSpec
+from ...feedback.record import late_feedback_record
 from ...http import HttpServer
 from ...stages import Batch, Emit, Record
 from ...trace import Trace
@@ -87,7 +88,7 @@ class OtlpSource:
         self.bound_port: int | None = None
         self._clock = clock
         self._emit: Emit | None = None
-        self._ready: asyncio.Queue[list[Trace]] = asyncio.Queue()
+        self._ready: asyncio.Queue[list[Trace | Record]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: HttpServer | None = None
         self._grpc: Any = None
@@ -105,7 +106,7 @@ class OtlpSource:
         )
         self.late_feedback = Counter(
             "rag_sidecar_otlp_late_feedback",
-            "Human feedback spans for traces already emitted.",
+            "Human feedback spans for traces already emitted (passed on as feedback records).",
             registry=registry,
         )
         registry.register(_AssemblyCollector(self))
@@ -170,16 +171,23 @@ class OtlpSource:
     def _take(self, out: AssemblyOutput) -> None:
         if out.feedback:
             self.late_feedback.inc(len(out.feedback))
+            now = time.time()
+            late = [late_feedback_record(f.trace_id, f.feedback, arrival=now) for f in out.feedback]
+            self.in_flight += len(late)
+            self._ready.put_nowait(list[Trace | Record](late))
         if out.traces:
             self.in_flight += len(out.traces)
-            self._ready.put_nowait(out.traces)
+            self._ready.put_nowait(list[Trace | Record](out.traces))
 
     async def _pump(self) -> None:
         assert self._emit is not None
         while True:
-            traces = await self._ready.get()
+            items = await self._ready.get()
             now = time.time()
-            records = [Record(b"", f"otlp:{t.trace_id}", now, trace=t) for t in traces]
+            records = [
+                t if isinstance(t, Record) else Record(b"", f"otlp:{t.trace_id}", now, trace=t)
+                for t in items
+            ]
             await self._emit(Batch(self.name, records, self._done(len(records))))
 
     def _done(self, n: int) -> Callable[[bool], None]:
