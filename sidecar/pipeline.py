@@ -326,6 +326,7 @@ class Pipeline:
                 scored = _Scored(batch, results, letters, n_feedback=n_feedback)
                 if fbj is not None:
                     scored.extra, scored.late = fbj.take()
+                await asyncio.sleep(0)  # let the writer and the sources run between batches
                 await self._write_q.put(scored)
             except BaseException:
                 batch.done(False)

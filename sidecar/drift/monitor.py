@@ -309,7 +309,8 @@ class DriftMonitor:
                         extra={"reason": "replaced"},
                     )
                 )
-        self._readouts(evaluate=False, only=app)
+        # The readout gauges of the new pair are published by the next periodic refresh
+        # (versions.refresh_s): computing CIs here, per event, made variant churn costly.
 
     def _readouts(self, *, evaluate: bool, only: str | None = None) -> None:
         v = self.settings.versions

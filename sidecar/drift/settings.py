@@ -83,7 +83,7 @@ class VersionSettings(BaseModel):
     alpha: float = Field(0.01, gt=0, lt=1, description="p-value below which a diff may alarm.")
     min_samples: int = Field(100, ge=2, description="Values needed on each side to alarm.")
     min_effect: float = Field(0.02, ge=0, description="Smallest |diff| that may alarm.")
-    max_variants: int = Field(8, ge=2, description="(model, prompt_version) pairs kept per app.")
+    max_variants: int = Field(32, ge=2, description="(model, prompt_version) pairs kept per app.")
     refresh_s: float = Field(10.0, ge=0, description="Seconds between readout gauge updates.")
 
 

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -167,7 +168,11 @@ class KafkaSource:
             group_id=self.group_id,
             batch=True,
             max_records=s.max_records,
-            batch_timeout_ms=200,
+            batch_timeout_ms=s.batch_timeout_ms,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+            # Range assignment co-assigns partition i of every subscribed topic to one member,
+            # so feedback on a co-partitioned topic reaches the replica holding its traces.
+            partition_assignment_strategy=(RangePartitionAssignor,),
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset=s.auto_offset_reset,
             session_timeout_ms=s.session_timeout_ms,

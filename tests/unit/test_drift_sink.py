@@ -130,8 +130,8 @@ async def test_snapshot_on_timer_and_close_then_restore(tmp_path: Path) -> None:
     sink = DriftSink(s, reg, clock=clock)
     await sink.start()
     await feed(sink, clock, batches(T0, 1000, 0.85))
-    for _ in range(100):
-        if path.exists():
+    for _ in range(300):  # the file appears before the counter moves: wait for both
+        if path.exists() and value(reg, "rag_sidecar_drift_snapshots_total", outcome="ok"):
             break
         await asyncio.sleep(0.01)
     assert (
