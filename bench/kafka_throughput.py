@@ -22,18 +22,21 @@ time a fresh consumer group, so it re-reads all N):
 Columns: best and median rate of the runs; for the best run, CPU microseconds per trace of the
 measured process (steadier than rates on a shared, loaded machine), its CPU share (1.0 = its
 core; less means it waited, on the broker or on other tenants) and tansu's; join = start →
-first record. The ratio uses the best runs (the least disturbed by other tenants), RSS the
-highest VmHWM of all sidecar runs.
+first record. The ratio row compares the best runs (the least disturbed by other tenants), the
+medians, and CPU time per trace (limit / sidecar); RSS is the highest VmHWM of all sidecar runs.
 
   latency   the last sidecar, kept running after its backlog is scored (warm, steady state, no
             second group join): traces go into the same topic at half of the best sidecar rate
             for ``--latency-s`` seconds, each with ``timestamp`` = wall time at send and a
-            ``lat-`` trace_id; a consumer of the events topic (fetch_max_wait 10 ms) takes
+            trace_id tagged for the run; a consumer of the events topic (fetch_max_wait 10 ms) takes
             receive time − event timestamp. First, the same load goes through the broker alone
             (produce → plain aiokafka consumer with the sidecar's fetch_max_wait of 500 ms): the
             floor tansu imposes: it answers a pending fetch when (part of) its wait expires,
             not when data arrives, so latency grows with fetch_max_wait. The load generator
             shares the second core with tansu.
+
+The sidecar runs with its defaults; RAG_SIDECAR_* variables set in this process's environment
+reach it (e.g. RAG_SIDECAR_DRIFT__ENABLED=false to see what one component costs).
 
 Targets (issue 3): sidecar ≥ 0.5 x limit, p99 ≤ 250 ms at half of max throughput, RSS ≤ 300 MB.
 """
@@ -323,11 +326,13 @@ async def latency_run(
     fetch_max_wait_ms: int,
     target_pid: int | None = None,
 ) -> Latency:
-    """Send ``lat-`` traces to ``send_to`` at ``rate``; time them until they show in ``read_from``.
+    """Send traces to ``send_to`` at ``rate``; time them until they show in ``read_from``.
 
     Reading a trace (or the event scored from it) back: receive time − its ``timestamp``.
+    Trace ids carry a tag unique to this run, so older records on the topics never count.
     """
     total = max(int(rate * seconds), 1)
+    tag = f"lat{time.time_ns() % 10**12:012d}-".encode()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=broker.bootstrap,
         enable_auto_commit=False,
@@ -346,8 +351,8 @@ async def latency_run(
             cpu0 = cpu_seconds(target_pid) if target_pid else 0.0
             broker0 = broker.cpu_seconds()
             t0 = time.perf_counter()
-            receiver = asyncio.create_task(_receive(consumer, total, seconds + 30))
-            sent, send_s = await _send_paced(prod, send_to, templates, rate, total)
+            receiver = asyncio.create_task(_receive(consumer, tag, total, seconds + 30))
+            sent, send_s = await _send_paced(prod, send_to, tag, templates, rate, total)
             ms = await asyncio.wait_for(receiver, seconds + 60)
             span = time.perf_counter() - t0
             return Latency(
@@ -364,7 +369,12 @@ async def latency_run(
 
 
 async def _send_paced(
-    prod: AIOKafkaProducer, topic: str, templates: Sequence[bytes], rate: float, total: int
+    prod: AIOKafkaProducer,
+    topic: str,
+    tag: bytes,
+    templates: Sequence[bytes],
+    rate: float,
+    total: int,
 ) -> tuple[int, float]:
     send = prod.send
     futures = []
@@ -373,7 +383,7 @@ async def _send_paced(
     while sent < total:
         due = min(total, int((time.perf_counter() - start) * rate) + 1)
         while sent < due:
-            head = b'{"trace_id":"lat-%09d","timestamp":%.6f' % (sent, time.time())
+            head = b'{"trace_id":"%s%09d","timestamp":%.6f' % (tag, sent, time.time())
             value = head + templates[sent % len(templates)]
             futures.append(await send(topic, value, partition=sent % PARTITIONS))
             sent += 1
@@ -383,9 +393,12 @@ async def _send_paced(
     return sent, elapsed
 
 
-async def _receive(consumer: AIOKafkaConsumer, total: int, within_s: float) -> list[float]:
-    """Latency (ms) of each ``lat-`` trace or event, first arrival of each trace only."""
+async def _receive(
+    consumer: AIOKafkaConsumer, tag: bytes, total: int, within_s: float
+) -> list[float]:
+    """Latency (ms) of each tagged trace or event, first arrival of each trace only."""
     loads = orjson.loads
+    prefix = tag.decode()
     seen: set[str] = set()
     ms: list[float] = []
     deadline = time.monotonic() + within_s
@@ -396,7 +409,7 @@ async def _receive(consumer: AIOKafkaConsumer, total: int, within_s: float) -> l
             for msg in msgs:
                 doc = loads(msg.value)
                 trace_id = doc["trace_id"]
-                if trace_id.startswith("lat-") and trace_id not in seen:
+                if trace_id.startswith(prefix) and trace_id not in seen:
                     seen.add(trace_id)
                     ms.append((now - doc["timestamp"]) * 1000)
     return ms
@@ -429,10 +442,16 @@ def main() -> None:
             run(args, log_dir, core_a, core_b)
     except BenchError as exc:
         raise SystemExit(f"kafka_throughput: {exc}") from None
+    except TimeoutError:
+        raise SystemExit(
+            "kafka_throughput: a broker or sidecar wait ran past its bound "
+            "(rerun with --keep-logs DIR to see the tansu and sidecar logs)"
+        ) from None
 
 
 def run(args: argparse.Namespace, log_dir: Path, core_a: int, core_b: int) -> None:
     n, repeat = args.n, args.repeat
+    load0 = os.getloadavg()[0]
     lines = make_lines(n)
     templates = latency_templates(lines[:5000])
     timeout = 120 + n / 500  # per pass: start-up + group join + a pessimistic 500 traces/s
@@ -480,7 +499,7 @@ def run(args: argparse.Namespace, log_dir: Path, core_a: int, core_b: int) -> No
         for sc in sidecars:
             sc.stop()
         broker.stop()
-    report(lines, limits, sides, floor, lat, args.latency_s, core_a, core_b)
+    report(lines, limits, sides, floor, lat, args.latency_s, (core_a, core_b), load0)
 
 
 async def prepare(broker: Broker, lines: Sequence[bytes], within_s: float) -> None:
@@ -497,8 +516,8 @@ def report(
     floor: Latency,
     lat: Latency,
     latency_s: float,
-    core_a: int,
-    core_b: int,
+    cores: tuple[int, int],
+    load0: float,
 ) -> None:
     def best(rs: Sequence[Run]) -> Run:
         return max(rs, key=lambda x: x.rate)
@@ -518,8 +537,8 @@ def report(
     lim, side = best(limits), best(sides)
     print(
         f"{len(lines):,} traces x {mean_size(lines):,.0f} B (5 chunks), tansu on 127.0.0.1, "
-        f"{PARTITIONS} partitions; measured client on cpu {core_a}, tansu on cpu {core_b}; "
-        f"{len(limits)} interleaved runs each"
+        f"{PARTITIONS} partitions; measured client on cpu {cores[0]}, tansu on cpu {cores[1]}; "
+        f"{len(limits)} interleaved runs each; load avg {load0:.1f} → {os.getloadavg()[0]:.1f}"
     )
     print(
         f"{'':46s} {'best/s':>7s} {'median/s':>8s}  {'cpu us/trace':>12s} {'cpu':>5s} "
