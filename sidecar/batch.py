@@ -41,10 +41,13 @@ class ReportSink:
         """Nothing to open: the builder opened its files."""
 
     async def write(self, results: Sequence[Result]) -> None:
-        """Add results to the report."""
+        """Add heuristic results to the report (one row per trace; judge events come later)."""
+        n = 0
         for r in results:
-            self._builder.add(r.trace, r.event)
-        self._progress.advance(len(results))
+            if r.event.type == "heuristic":
+                self._builder.add(r.trace, r.event)
+                n += 1
+        self._progress.advance(n)
 
     async def flush(self) -> None:
         """The report is written on close."""
