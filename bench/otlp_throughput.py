@@ -153,13 +153,13 @@ def main() -> None:
         proc.wait(30)
     size = sum(len(b) for b in bodies) / len(bodies)
     print(
-        f"{args.traces} traces x {SPANS_PER_TRACE} spans, {len(bodies)} requests of "
+        f"{args.traces} traces, {spans} spans, {len(bodies)} requests of "
         f"{size / 1024:.0f} KiB; sidecar on cpu {sidecar_cpu}, client on cpu {cpus[0]}"
     )
     print(f"{'limit (protobuf ParseFromString)':40s} {limit:>12,.0f} spans/s")
     print(
         f"{'sidecar (OTLP/HTTP → scored + metrics)':40s} {rate:>12,.0f} spans/s   "
-        f"{rate / limit:.3f} of limit   {rate / SPANS_PER_TRACE:,.0f} traces/s"
+        f"{rate / limit:.3f} of limit   {rate * args.traces / spans:,.0f} traces/s"
     )
 
 
