@@ -10,7 +10,6 @@ typed specs here, so stages never see a raw string.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from .sampling import SamplingSettings
 from .scorers.heuristics.settings import HeuristicsSettings
 from .scorers.judge.router import check_judges, judge_list
 from .scorers.judge.settings import JudgeSettings
+from .secrets import secret_from_env
 from .sinks.labelstudio.settings import ReviewSettings
 from .sources.otlp.assembly import AssemblySettings
 
@@ -429,14 +429,8 @@ def _with_env_key(judge: JudgeSettings, var: str) -> JudgeSettings:
     """``judge`` with its key from env ``var`` or the file named by ``var_FILE``, if it has none."""
     if judge.api_key is not None:
         return judge
-    key = os.environ.get(var)
-    key_file = os.environ.get(f"{var}_FILE")
-    if key is None and key_file:
-        try:
-            key = Path(key_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read judge key file {key_file}: {exc.strerror}") from None
-    return judge.model_copy(update={"api_key": SecretStr(key)}) if key else judge
+    key = secret_from_env(var)
+    return judge.model_copy(update={"api_key": key}) if key is not None else judge
 
 
 class _DictSource(PydanticBaseSettingsSource):

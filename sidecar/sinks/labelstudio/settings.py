@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from ...secrets import secret_from_env
 
 TOKEN_ENV: Final = "RAG_SIDECAR_LABEL_STUDIO_TOKEN"
 """Where the Label Studio token comes from when the YAML gives none (or ``..._FILE``)."""
@@ -51,16 +51,10 @@ class LabelStudioSettings(BaseModel):
     def _token_from_env(self) -> LabelStudioSettings:
         if self.token is not None:
             return self
-        token = os.environ.get(TOKEN_ENV)
-        token_file = os.environ.get(f"{TOKEN_ENV}_FILE")
-        if token is None and token_file:
-            try:
-                token = Path(token_file).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"cannot read {TOKEN_ENV}_FILE: {exc.strerror}") from None
-        if not token:
+        token = secret_from_env(TOKEN_ENV)
+        if token is None:
             raise ValueError(f"label_studio needs a token: set {TOKEN_ENV} or {TOKEN_ENV}_FILE")
-        self.token = SecretStr(token)
+        self.token = token
         return self
 
 
