@@ -7,6 +7,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ...secrets import secret_from_env
+from ...uris import parse_sink_uri
 
 TOKEN_ENV: Final = "RAG_SIDECAR_LABEL_STUDIO_TOKEN"
 """Where the Label Studio token comes from when the YAML gives none (or ``..._FILE``)."""
@@ -105,8 +106,6 @@ class ReviewSettings(BaseModel):
     @classmethod
     def _check_output(cls, value: str | None) -> str | None:
         if value is not None:
-            from ...config import parse_sink_uri  # deferred: config imports this module
-
             parse_sink_uri(value)
         return value
 
