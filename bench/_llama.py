@@ -1,0 +1,203 @@
+"""Shared by the judge benchmarks: a llama.cpp server and a token-counting proxy.
+
+:func:`llama_server` starts ``python -m llama_cpp.server`` from ``.tools/llm-venv`` (installed
+by ``scripts/llm.sh``, never by the product) and stops it afterwards. :class:`CountingProxy`
+forwards ``/<tag>/v1/chat/completions`` to an upstream OpenAI-compatible endpoint and books
+requests and the upstream's ``usage`` tokens per tag, so two clients can be measured against
+the same server in one run; it can also rewrite a client's requests (:func:`constrain`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from sidecar.http import HttpServer, Request, Response
+
+ROOT = Path(__file__).resolve().parents[1]
+LLM_PYTHON = ROOT / ".tools" / "llm-venv" / "bin" / "python"
+MODELS = ROOT / ".tools" / "models"
+MODEL_05B = MODELS / "qwen2.5-coder-0.5b-q4_k_m.gguf"
+MODEL_15B = MODELS / "qwen2.5-coder-1.5b-q4_k_m.gguf"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def llama_server(
+    model: Path, *, n_ctx: int = 4096, threads: int = 2, ready_s: float = 180.0
+) -> Iterator[str]:
+    """Serve ``model`` as ``judge`` on a free port; yields the ``/v1`` base URL."""
+    for need in (LLM_PYTHON, model):
+        if not need.is_file():
+            raise SystemExit(f"{need} missing: run scripts/llm.sh (see bench/README.md)")
+    port = free_port()
+    args = [
+        str(LLM_PYTHON), "-m", "llama_cpp.server", "--model", str(model),
+        "--model_alias", "judge", "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + ready_s
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace")[-3000:]
+                    raise SystemExit(f"llama server exited {proc.returncode}:\n{tail}")
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"llama server not ready within {ready_s:.0f} s")
+                time.sleep(0.25)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+_CHUNK_LINE = re.compile(r"^\[\d+\] ", re.MULTILINE)
+
+
+def core_schema(n_chunks: int) -> dict[str, Any]:
+    """JSON schema of the judge's core reply, with exactly ``n_chunks`` chunk grades."""
+    claim = {
+        "type": "object",
+        "properties": {
+            "claim": {"type": "string"},
+            "verdict": {"enum": ["supported", "contradicted", "not_in_context"]},
+            "chunk": {"type": ["integer", "null"]},
+            "quote": {"type": "string"},
+        },
+        "required": ["claim", "verdict", "chunk", "quote"],
+    }
+    grades = {"type": "integer", "enum": [0, 1, 2]}
+    return {
+        "type": "object",
+        "properties": {
+            "claims": {"type": "array", "items": claim, "maxItems": 10},
+            "answer_relevance": {"type": "integer", "enum": [0, 1, 2, 3]},
+            "chunk_relevance": {
+                "type": "array", "items": grades, "minItems": n_chunks, "maxItems": n_chunks,
+            },
+            "sufficient": {"type": "boolean"},
+        },
+        "required": ["claims", "answer_relevance", "chunk_relevance", "sufficient"],
+    }  # fmt: skip
+
+
+def constrain(body: dict[str, Any]) -> dict[str, Any]:
+    """Add the core schema to a judge request's json_object ``response_format``.
+
+    llama-cpp-python compiles ``response_format.schema`` into a grammar, so the reply cannot
+    miss a field or give the wrong number of chunk grades. The sidecar does not send a schema
+    (yet): this is the bench-side experiment ``--constrain``. Requests with a reference or a
+    rubric pass unchanged.
+    """
+    messages = body.get("messages") or []
+    system = messages[0].get("content", "") if messages else ""
+    user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
+    if "reference_facts" in system or '"rubric"' in system or "CONTEXT:" not in user:
+        return body
+    n = len(_CHUNK_LINE.findall(user.split("CONTEXT:", 1)[1]))
+    return {**body, "response_format": {"type": "json_object", "schema": core_schema(n)}}
+
+
+@dataclass(slots=True)
+class Tally:
+    """What one client sent through the proxy."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+class CountingProxy:
+    """``http://127.0.0.1:P/<tag>/v1`` → upstream ``/v1``, counting per tag."""
+
+    def __init__(
+        self,
+        upstream: str,
+        tags: tuple[str, ...],
+        rewrite: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
+    ) -> None:
+        """``rewrite``: per tag, a function applied to each request body before forwarding."""
+        self.upstream = upstream.rstrip("/")
+        self.rewrite = rewrite or {}
+        self.tallies = {tag: Tally() for tag in tags}
+        self._server = HttpServer("127.0.0.1", 0, max_body_bytes=16 << 20)
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(600.0), trust_env=False)
+        for tag in tags:
+            self._server.route("POST", f"/{tag}/v1/chat/completions", self._handler(tag))
+
+    def url(self, tag: str) -> str:
+        """Base URL a client of ``tag`` should use."""
+        return f"http://127.0.0.1:{self._server.bound_port}/{tag}/v1"
+
+    def _handler(self, tag: str) -> Any:
+        async def handle(req: Request) -> Response:
+            tally = self.tallies[tag]
+            body = req.body
+            if tag in self.rewrite:
+                body = orjson.dumps(self.rewrite[tag](orjson.loads(body)))
+            started = time.monotonic()
+            upstream = await self._client.post(
+                f"{self.upstream}/chat/completions",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            tally.seconds += time.monotonic() - started
+            tally.requests += 1
+            tally.statuses[upstream.status_code] = tally.statuses.get(upstream.status_code, 0) + 1
+            if upstream.status_code != 200:
+                tally.errors += 1
+            with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError):
+                usage = orjson.loads(upstream.content).get("usage") or {}
+                tally.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+                tally.completion_tokens += int(usage.get("completion_tokens") or 0)
+            return Response(
+                upstream.status_code,
+                upstream.content,
+                {"content-type": upstream.headers.get("content-type", "application/json")},
+            )
+
+        return handle
+
+    async def __aenter__(self) -> CountingProxy:
+        await self._server.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._server.aclose()
+        await self._client.aclose()
