@@ -4,18 +4,17 @@
 by ``scripts/llm.sh``, never by the product) and stops it afterwards. :class:`CountingProxy`
 forwards ``/<tag>/v1/chat/completions`` to an upstream OpenAI-compatible endpoint and books
 requests and the upstream's ``usage`` tokens per tag, so two clients can be measured against
-the same server in one run; it can also rewrite a client's requests (:func:`constrain`).
+the same server in one run.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,53 +78,6 @@ def llama_server(
                 proc.wait(timeout=15)
 
 
-_CHUNK_LINE = re.compile(r"^\[\d+\] ", re.MULTILINE)
-
-
-def core_schema(n_chunks: int) -> dict[str, Any]:
-    """JSON schema of the judge's core reply, with exactly ``n_chunks`` chunk grades."""
-    claim = {
-        "type": "object",
-        "properties": {
-            "claim": {"type": "string"},
-            "verdict": {"enum": ["supported", "contradicted", "not_in_context"]},
-            "chunk": {"type": ["integer", "null"]},
-            "quote": {"type": "string"},
-        },
-        "required": ["claim", "verdict", "chunk", "quote"],
-    }
-    grades = {"type": "integer", "enum": [0, 1, 2]}
-    return {
-        "type": "object",
-        "properties": {
-            "claims": {"type": "array", "items": claim, "maxItems": 10},
-            "answer_relevance": {"type": "integer", "enum": [0, 1, 2, 3]},
-            "chunk_relevance": {
-                "type": "array", "items": grades, "minItems": n_chunks, "maxItems": n_chunks,
-            },
-            "sufficient": {"type": "boolean"},
-        },
-        "required": ["claims", "answer_relevance", "chunk_relevance", "sufficient"],
-    }  # fmt: skip
-
-
-def constrain(body: dict[str, Any]) -> dict[str, Any]:
-    """Add the core schema to a judge request's json_object ``response_format``.
-
-    llama-cpp-python compiles ``response_format.schema`` into a grammar, so the reply cannot
-    miss a field or give the wrong number of chunk grades. The sidecar does not send a schema
-    (yet): this is the bench-side experiment ``--constrain``. Requests with a reference or a
-    rubric pass unchanged.
-    """
-    messages = body.get("messages") or []
-    system = messages[0].get("content", "") if messages else ""
-    user = next((m.get("content", "") for m in messages if m.get("role") == "user"), "")
-    if "reference_facts" in system or '"rubric"' in system or "CONTEXT:" not in user:
-        return body
-    n = len(_CHUNK_LINE.findall(user.split("CONTEXT:", 1)[1]))
-    return {**body, "response_format": {"type": "json_object", "schema": core_schema(n)}}
-
-
 @dataclass(slots=True)
 class Tally:
     """What one client sent through the proxy."""
@@ -146,15 +98,8 @@ class Tally:
 class CountingProxy:
     """``http://127.0.0.1:P/<tag>/v1`` → upstream ``/v1``, counting per tag."""
 
-    def __init__(
-        self,
-        upstream: str,
-        tags: tuple[str, ...],
-        rewrite: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
-    ) -> None:
-        """``rewrite``: per tag, a function applied to each request body before forwarding."""
+    def __init__(self, upstream: str, tags: tuple[str, ...]) -> None:
         self.upstream = upstream.rstrip("/")
-        self.rewrite = rewrite or {}
         self.tallies = {tag: Tally() for tag in tags}
         self._server = HttpServer("127.0.0.1", 0, max_body_bytes=16 << 20)
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(600.0), trust_env=False)
@@ -169,8 +114,6 @@ class CountingProxy:
         async def handle(req: Request) -> Response:
             tally = self.tallies[tag]
             body = req.body
-            if tag in self.rewrite:
-                body = orjson.dumps(self.rewrite[tag](orjson.loads(body)))
             started = time.monotonic()
             upstream = await self._client.post(
                 f"{self.upstream}/chat/completions",

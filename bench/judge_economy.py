@@ -7,7 +7,9 @@ Both judges score the same traces (the first ``--n`` of examples/traces.jsonl) f
 answer relevance and context relevance against the SAME llama.cpp server, through a counting
 proxy that books every request and the server's own ``usage`` tokens per client:
 
-* ours: the sidecar's JudgeScorer, one request (plus one repair when a reply does not parse);
+* ours: the sidecar's JudgeScorer, one request (plus one repair when a reply does not parse),
+  with the reply's JSON schema as response_format in the form llama-cpp-python takes
+  (``json_mode: inline``; ``--plain`` adds a run without the schema);
 * RAGAS: ``Faithfulness`` + ``AnswerRelevancy`` (strictness 3) + ``ContextRelevance`` from
   ``ragas.metrics.collections``, run by bench/_ragas_runner.py in .tools/ragas-venv (RAGAS stays
   out of the product's dependencies). Its embeddings are local and not counted, which favours
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _llama import MODEL_15B, ROOT, CountingProxy, Tally, constrain, llama_server
+from _llama import MODEL_15B, ROOT, CountingProxy, Tally, llama_server
 
 from sidecar.errors import JudgeError
 from sidecar.scorers.judge import JudgeClient, JudgeScorer, JudgeSettings, Ledger
@@ -40,8 +42,9 @@ EXAMPLES = ROOT / "examples" / "traces.jsonl"
 RAGAS_PYTHON = ROOT / ".tools" / "ragas-venv" / "bin" / "python"
 RAGAS_TAGS = ("ragas_faithfulness", "ragas_answer_relevancy", "ragas_context_relevance")
 OURS = "sidecar"
-OURS_SCHEMA = "sidecar_schema"
-LABELS = {OURS: "ours (1 call, 3 metrics)", OURS_SCHEMA: "ours + schema (--constrain)"}
+OURS_PLAIN = "sidecar_plain"
+LABELS = {OURS: "ours (1 call, 3 metrics)", OURS_PLAIN: "ours, JSON mode without schema"}
+JSON_MODES = {OURS: "inline", OURS_PLAIN: "on"}
 TARGET_RATIO = 0.40
 
 
@@ -57,13 +60,15 @@ def load_traces(n: int) -> list[Trace]:
     return out
 
 
-async def run_ours(url: str, traces: Sequence[Trace]) -> tuple[list[dict[str, Any]], float]:
+async def run_ours(
+    url: str, traces: Sequence[Trace], json_mode: str
+) -> tuple[list[dict[str, Any]], float]:
     """Judge each trace with the sidecar's JudgeScorer; (per-trace results, seconds)."""
     settings = JudgeSettings.model_validate(
         {
             "url": url,
             "model": "judge",
-            "json_mode": "on",
+            "json_mode": json_mode,
             "trust_env": False,
             "concurrency": 1,
             "max_retries": 0,
@@ -194,12 +199,12 @@ def report(
 
 
 async def measure(
-    upstream: str, traces: Sequence[Trace], model: str, *, constrained: bool = False
+    upstream: str, traces: Sequence[Trace], model: str, *, plain: bool = False
 ) -> dict[str, Any]:
-    """Our judge (and its schema-constrained variant) and RAGAS through one counting proxy."""
-    tags = (OURS, OURS_SCHEMA) if constrained else (OURS,)
-    async with CountingProxy(upstream, (*tags, *RAGAS_TAGS), {OURS_SCHEMA: constrain}) as proxy:
-        ours = {tag: await run_ours(proxy.url(tag), traces) for tag in tags}
+    """Our judge (and, with ``plain``, its schema-less variant) and RAGAS through one proxy."""
+    tags = (OURS, OURS_PLAIN) if plain else (OURS,)
+    async with CountingProxy(upstream, (*tags, *RAGAS_TAGS)) as proxy:
+        ours = {tag: await run_ours(proxy.url(tag), traces, JSON_MODES[tag]) for tag in tags}
         base = proxy.url(OURS).removesuffix(f"/{OURS}/v1")
         ragas = await run_ragas(base, traces)
         return report(proxy, len(traces), ours, ragas, model)
@@ -212,19 +217,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=MODEL_15B, help="GGUF for the server")
     parser.add_argument("--url", help="use this OpenAI-compatible endpoint (model 'judge')")
     parser.add_argument(
-        "--constrain",
+        "--plain",
         action="store_true",
-        help="also measure our judge with the reply's JSON schema added to response_format "
-        "by the proxy (an experiment: the sidecar does not send one)",
+        help="also measure our judge in plain JSON mode (json_mode on: no schema sent)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
     traces = load_traces(args.n)
     if args.url:
-        figures = asyncio.run(measure(args.url, traces, "judge", constrained=args.constrain))
+        figures = asyncio.run(measure(args.url, traces, "judge", plain=args.plain))
     else:
         with llama_server(args.model) as url:
-            figures = asyncio.run(measure(url, traces, args.model.stem, constrained=args.constrain))
+            figures = asyncio.run(measure(url, traces, args.model.stem, plain=args.plain))
     if args.json:
         print(json.dumps(figures))
     return 0

@@ -8,7 +8,8 @@ independent checks — nothing may be tuned on it. Each HaluEval row becomes a T
 knowledge or document as the one chunk; the question, dialogue history or "Summarize the
 document." as the query) with either its right or its hallucinated answer: ``--n`` distinct rows,
 half of them with the right answer. Every trace is judged by the sidecar's own JudgeScorer (one
-request, json_object mode, the shipped prompt) against a llama.cpp server the bench starts on
+request, the reply's JSON schema as response_format (``--json-mode``, default inline), the
+shipped prompt) against a llama.cpp server the bench starts on
 ``--model`` (default: Qwen2.5-Coder-1.5B Q4_K_M), or against ``--url``.
 
 Reported: accuracy and balanced accuracy of ``faithfulness >= 0.5`` ⇒ "right", over the traces
@@ -37,7 +38,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _llama import MODEL_15B, ROOT, CountingProxy, constrain, llama_server
+from _llama import MODEL_15B, ROOT, llama_server
 
 from sidecar.errors import JudgeBadOutput, JudgeError
 from sidecar.scorers.heuristics import HeuristicSuite
@@ -137,13 +138,14 @@ async def judge_all(
     *,
     verbose: bool,
     prompt: dict[str, str] | None = None,
+    json_mode: str = "inline",
 ) -> list[Outcome]:
     """Judge each trace in turn with the sidecar's JudgeScorer (``prompt``: version and dir)."""
     settings = JudgeSettings.model_validate(
         {
             "url": url,
             "model": model,
-            "json_mode": "on",
+            "json_mode": json_mode,
             "trust_env": False,
             "concurrency": 1,
             "max_retries": 1,
@@ -182,22 +184,6 @@ async def judge_all(
     finally:
         await client.aclose()
     return out
-
-
-async def run(
-    url: str,
-    model: str,
-    items: Sequence[tuple[Trace, bool]],
-    *,
-    verbose: bool,
-    prompt: dict[str, str],
-    constrained: bool,
-) -> list[Outcome]:
-    """:func:`judge_all`, through a schema-adding proxy when ``constrained``."""
-    if not constrained:
-        return await judge_all(url, model, items, verbose=verbose, prompt=prompt)
-    async with CountingProxy(url, ("judge",), {"judge": constrain}) as proxy:
-        return await judge_all(proxy.url("judge"), model, items, verbose=verbose, prompt=prompt)
 
 
 def report(split: str, model: str, outcomes: Sequence[Outcome]) -> dict[str, Any]:
@@ -293,10 +279,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prompt-version", help="judge prompt version (default: the shipped one)")
     parser.add_argument("--prompt-dir", help="directory with <version>*.txt prompt files")
     parser.add_argument(
-        "--constrain",
-        action="store_true",
-        help="experiment: a proxy adds the reply's JSON schema to response_format "
-        "(llama.cpp grammar); the sidecar itself does not send one",
+        "--json-mode",
+        choices=("auto", "schema", "inline", "on", "off"),
+        default="inline",
+        help="judge.json_mode (default inline: the reply's JSON schema the way "
+        "llama-cpp-python takes it; 'on' = plain JSON mode, no schema)",
     )
     parser.add_argument("--out", type=Path, help="write per-trace JSON lines here")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -313,18 +300,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         prompt["prompt_dir"] = args.prompt_dir
     with endpoint(args.url, args.model) as url:
         outcomes = asyncio.run(
-            run(
+            judge_all(
                 url,
                 args.judge_model,
                 items,
                 verbose=not args.quiet,
                 prompt=prompt,
-                constrained=args.constrain,
+                json_mode=args.json_mode,
             )
         )
     name = args.judge_model if args.url else args.model.stem
     name += f", prompt {args.prompt_version or 'shipped'}"
-    name += ", schema-constrained" if args.constrain else ""
+    name += f", json_mode {args.json_mode}"
     figures = report(args.split, name, outcomes)
     if args.out:
         dump(args.out, outcomes)

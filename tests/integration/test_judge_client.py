@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from sidecar.errors import JudgeBadOutput, JudgeBreakerOpen, JudgeRejected, JudgeUnavailable
 from sidecar.scorers.judge import JudgeClient, JudgeMetrics, JudgeSettings, parse_retry_after
-from tests.support.fake_judge import FakeJudge, Reply
+from tests.support.fake_judge import FakeJudge, Reply, response_form
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi there"}]
 
@@ -165,17 +165,61 @@ async def test_breaker_opens_after_n_failures_then_half_opens(fake: FakeJudge) -
         await client.aclose()
 
 
-async def test_json_mode_auto_falls_back_once() -> None:
+SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+
+
+async def test_json_mode_auto_steps_down_to_none_when_every_form_is_refused() -> None:
     async with FakeJudge(reject_response_format=True, default=Reply(content="{}")) as fake:
         client, registry = make(fake)
         try:
-            assert (await client.complete(MESSAGES, ident)).value == "{}"
-            assert not client.json_mode
-            await client.complete(MESSAGES, ident)
+            assert client.response_form == "json_schema"
+            assert (await client.complete(MESSAGES, ident, SCHEMA)).value == "{}"
+            assert not client.json_mode and client.response_form == "none"
+            await client.complete(MESSAGES, ident, SCHEMA)
         finally:
             await client.aclose()
-        assert ["response_format" in r.body for r in fake.requests] == [True, False, False]
-        assert count(registry, "rejected") == 1 and count(registry, "ok") == 2
+        assert [response_form(r.body) for r in fake.requests] == [
+            "json_schema", "inline", "json_object", None, None,
+        ]  # fmt: skip
+        assert count(registry, "rejected") == 3 and count(registry, "ok") == 2
+
+
+async def test_json_mode_auto_settles_on_the_inline_schema_llama_cpp_python_takes() -> None:
+    refuse = frozenset({"json_schema"})
+    async with FakeJudge(reject_response_format=refuse, default=Reply(content="{}")) as fake:
+        client, registry = make(fake)
+        try:
+            await client.complete(MESSAGES, ident, SCHEMA)
+            await client.complete(MESSAGES, ident, SCHEMA)
+            await client.complete(MESSAGES, ident)  # no schema: plain JSON mode
+        finally:
+            await client.aclose()
+    forms = [response_form(r.body) for r in fake.requests]
+    assert forms == ["json_schema", "inline", "inline", "json_object"]
+    assert fake.requests[1].body["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert count(registry, "rejected") == 1 and count(registry, "ok") == 3
+
+
+async def test_json_mode_schema_sends_the_openai_form_and_never_steps_down() -> None:
+    async with FakeJudge(default=Reply(content="{}")) as fake:
+        client, _ = make(fake, json_mode="schema")
+        try:
+            await client.complete(MESSAGES, ident, SCHEMA)
+        finally:
+            await client.aclose()
+        sent = fake.requests[0].body["response_format"]
+        assert sent == {
+            "type": "json_schema",
+            "json_schema": {"name": "rag_judgement", "strict": True, "schema": SCHEMA},
+        }
+    async with FakeJudge(reject_response_format=True, default=Reply(content="{}")) as fake:
+        client, _ = make(fake, json_mode="schema")
+        try:
+            with pytest.raises(JudgeRejected):
+                await client.complete(MESSAGES, ident, SCHEMA)
+        finally:
+            await client.aclose()
+        assert len(fake.requests) == 1
 
 
 async def test_json_mode_on_does_not_fall_back_and_off_never_sends() -> None:

@@ -313,6 +313,9 @@ async def test_reference_and_rubric_in_the_same_request(fake: FakeJudge) -> None
         )
         await h.settle()
     assert len(fake.requests) == 1
+    sent = fake.requests[0].body["response_format"]["json_schema"]["schema"]
+    assert {"reference_facts", "rubric"} <= set(sent["required"])
+    assert sent["properties"]["chunk_relevance"]["maxItems"] == len(result().trace.chunks)
     ev = h.written[0].event
     assert ev.scores["answer_correctness"] == 0.5  # the second fact is missing
     assert ev.scores["context_recall"] == 0.5  # and in no chunk

@@ -8,7 +8,9 @@ deterministic *toy judge* computed from the request, so tests can assert real
 numbers. Every request is recorded (arrival time, headers, JSON body, whitespace
 token count of the prompt); ``usage`` reports whitespace tokens of the prompt
 and of the reply. With ``reject_response_format=True`` a request carrying
-``response_format`` gets the 400 that llama.cpp-style servers send.
+``response_format`` gets the 400 that llama.cpp-style servers send; with a set
+of forms (``json_schema``, ``inline``, ``json_object``, see
+:func:`response_form`) only those forms are refused, with the 500 llama-cpp-python sends.
 
 The toy judge reads the user message laid out by
 :func:`sidecar.scorers.judge.prompts.user_message`:
@@ -208,13 +210,23 @@ def toy_verdict(system: str, user: str) -> dict[str, Any]:
     return doc
 
 
+def response_form(body: dict[str, Any]) -> str | None:
+    """``json_schema``, ``inline`` (json_object + schema), ``json_object``, or None."""
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema":
+        return "json_schema"
+    return "inline" if "schema" in fmt else str(fmt.get("type"))
+
+
 class FakeJudge:
     """The server; use ``async with FakeJudge() as judge: judge.url``."""
 
     def __init__(
         self,
         *,
-        reject_response_format: bool = False,
+        reject_response_format: bool | frozenset[str] = False,
         default: Reply | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -263,9 +275,17 @@ class FakeJudge:
         prompt_text = "\n".join(m.get("content", "") for m in messages)
         prompt_tokens = _words(prompt_text)
         self.requests.append(Recorded(time.monotonic(), dict(req.headers), body, prompt_tokens))
-        if self.reject_response_format and "response_format" in body:
+        form = response_form(body)
+        if self.reject_response_format is True and form is not None:
             msg = "Unsupported parameter: 'response_format' is not supported by this model"
             return Response.json(400, {"error": {"message": msg, "type": "invalid_request"}})
+        if (
+            isinstance(self.reject_response_format, frozenset)
+            and form in self.reject_response_format
+        ):
+            # What llama-cpp-python 0.3 answers to a form it cannot validate: a 500.
+            msg = "1 validation error: loc ('body', 'response_format', 'type') literal_error"
+            return Response.json(500, {"error": {"message": msg, "type": "internal_server_error"}})
         reply = self.script.popleft() if self.script else self.default
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)

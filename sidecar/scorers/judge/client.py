@@ -17,10 +17,15 @@ other 4xx                              JudgeRejected            ``rejected``
 200 whose content fails ``parse``      JudgeBadOutput           ``bad_output``
 =====================================  =======================  =============
 
-Every HTTP attempt counts once in ``rag_sidecar_judge_requests_total``. With
-``json_mode="auto"`` the request carries ``response_format: json_object`` until
-the endpoint rejects it with a 400 naming it; then the same request is resent
-without it (not counted as a retry) and JSON mode stays off for this client.
+Every HTTP attempt counts once in ``rag_sidecar_judge_requests_total``.
+
+``response_format`` (``judge.json_mode``): ``schema`` sends the reply's JSON
+schema (:mod:`.schema`) OpenAI-style, ``inline`` as llama-cpp-python wants it,
+``on`` plain ``json_object``, ``off`` nothing. ``auto`` starts with ``schema``
+and, each time the endpoint rejects the field (a 400/422, or llama-cpp-python's 500,
+whose error names it), steps
+down ``schema`` → ``inline`` → ``on`` → ``off``, resending the same request (not
+counted as a retry); the form reached stays for this client (logged once).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ...errors import JudgeBadOutput, JudgeBreakerOpen, JudgeRejected, JudgeUnav
 from .breaker import CircuitBreaker
 from .metrics import JudgeMetrics
 from .parse import read_envelope
+from .schema import response_format
 from .settings import JudgeSettings
 
 log = logging.getLogger(__name__)
@@ -48,7 +54,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Message = dict[str, str]
 _RETRYABLE_STATUS = frozenset({408, 500, 502, 503, 504})
-_JSON_MODE_HINTS = ("response_format", "json_object", "json mode")
+_JSON_MODE_HINTS = ("response_format", "json_object", "json_schema", "json mode", "schema")
+_FORMS: dict[str, tuple[str, ...]] = {
+    "auto": ("json_schema", "inline", "json_object", "none"),
+    "schema": ("json_schema",),
+    "inline": ("inline",),
+    "on": ("json_object",),
+    "off": ("none",),
+}
 
 
 @dataclass(slots=True)
@@ -120,7 +133,7 @@ class JudgeClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._sem = asyncio.Semaphore(settings.concurrency)
-        self._json_mode = settings.json_mode != "off"
+        self._forms = _FORMS[settings.json_mode]
         t = settings.timeouts
         headers = {"content-type": "application/json", "accept": "application/json"}
         if settings.api_key is not None:
@@ -141,8 +154,13 @@ class JudgeClient:
 
     @property
     def json_mode(self) -> bool:
-        """Whether requests currently carry ``response_format: json_object``."""
-        return self._json_mode
+        """Whether requests currently carry a ``response_format``."""
+        return self._forms[0] != "none"
+
+    @property
+    def response_form(self) -> str:
+        """The ``response_format`` form sent now: json_schema, inline, json_object or none."""
+        return self._forms[0]
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -157,7 +175,7 @@ class JudgeClient:
         if latency is not None:
             m.latency.labels(name).observe(latency)
 
-    def _body(self, messages: Sequence[Message]) -> bytes:
+    def _body(self, messages: Sequence[Message], schema: dict[str, Any] | None) -> bytes:
         s = self.settings
         doc: dict[str, Any] = {
             "model": s.model,
@@ -165,14 +183,21 @@ class JudgeClient:
             "temperature": s.temperature,
             "max_tokens": s.max_output_tokens,
         }
-        if self._json_mode:
-            doc["response_format"] = {"type": "json_object"}
+        fmt = response_format(self._forms[0], schema)
+        if fmt is not None:
+            doc["response_format"] = fmt
         return orjson.dumps(doc)
 
     async def complete(
-        self, messages: Sequence[Message], parse: Callable[[str], T]
+        self,
+        messages: Sequence[Message],
+        parse: Callable[[str], T],
+        schema: dict[str, Any] | None = None,
     ) -> Completion[T]:
         """Send ``messages``; return the reply's content passed through ``parse``.
+
+        ``schema`` (the reply's JSON schema) goes into ``response_format`` in
+        the form the endpoint accepts; without it JSON mode is plain ``json_object``.
 
         ``parse`` raises ``ValueError`` (pydantic's ``ValidationError`` is one)
         when the content is not what was asked for: that becomes
@@ -189,7 +214,7 @@ class JudgeClient:
                     f"judge {s.name}: circuit breaker open", retry_after=self.breaker.retry_in()
                 )
             try:
-                status, payload, latency = await self._attempt(messages)
+                status, payload, latency = await self._attempt(messages, schema)
             except _Retry as failure:
                 self.breaker.record_failure()
                 if attempt >= s.max_retries or (
@@ -227,16 +252,13 @@ class JudgeClient:
                 return self._completion(messages, payload, parse, started, attempt + 1, latency)
             self.breaker.record_success()  # the endpoint is up; it refused this request
             text = payload.decode("utf-8", "replace")[:500]
-            if (
-                status == 400
-                and self._json_mode
-                and s.json_mode == "auto"
-                and any(hint in text.lower() for hint in _JSON_MODE_HINTS)
-            ):
-                self._json_mode = False
+            if self._refuses_format(status, payload):
+                rejected, self._forms = self._forms[0], self._forms[1:]
                 log.warning(
-                    "judge endpoint rejects response_format; JSON mode off",
-                    extra={"fields": {"judge": s.name}},
+                    "judge endpoint rejects this response_format; stepping down",
+                    extra={
+                        "fields": {"judge": s.name, "rejected": rejected, "now": self._forms[0]}
+                    },
                 )
                 continue
             log.warning(
@@ -246,10 +268,23 @@ class JudgeClient:
             log.debug("judge rejection body", extra={"fields": {"judge": s.name, "body": text}})
             raise JudgeRejected(f"judge {s.name}: HTTP {status}", status=status)
 
-    async def _attempt(self, messages: Sequence[Message]) -> tuple[int, bytes, float]:
+    def _refuses_format(self, status: int, payload: bytes) -> bool:
+        """A refusal of the response_format form while ``auto`` can still step down.
+
+        400/422, or the 500 llama-cpp-python sends for a request it cannot
+        validate, with an error body naming the field.
+        """
+        if len(self._forms) < 2 or status not in (400, 422, 500):
+            return False
+        text = payload[:2000].decode("utf-8", "replace").lower()
+        return any(hint in text for hint in _JSON_MODE_HINTS)
+
+    async def _attempt(
+        self, messages: Sequence[Message], schema: dict[str, Any] | None
+    ) -> tuple[int, bytes, float]:
         """One HTTP attempt: (status, body, latency) or :class:`_Retry` when transient."""
         s = self.settings
-        body = self._body(messages)
+        body = self._body(messages, schema)
         async with self._sem:
             t0 = self._clock()
             try:
@@ -268,7 +303,7 @@ class JudgeClient:
             self._count("rate_limited", latency)
             after = parse_retry_after(resp.headers.get("retry-after"), self._wall())
             raise _Retry("rate_limited", "HTTP 429", after)
-        if status in _RETRYABLE_STATUS:
+        if status in _RETRYABLE_STATUS and not self._refuses_format(status, payload):
             self._count("error", latency)
             after = parse_retry_after(resp.headers.get("retry-after"), self._wall())
             raise _Retry("error", f"HTTP {status}", after)

@@ -33,6 +33,7 @@ from .prompts import (
     prepare_input,
     repair_messages,
 )
+from .schema import reply_schema
 from .scoring import compute_scores
 from .settings import JudgeSettings
 from .verify import CheckedClaim, CheckedFact, verify
@@ -121,8 +122,13 @@ class JudgeScorer:
             with_reference=inp.reference is not None,
             with_rubric=self.settings.rubric.enabled,
         )
+        schema = reply_schema(
+            len(inp.chunks),
+            with_reference=inp.reference is not None,
+            with_rubric=self.settings.rubric.enabled,
+        )
         try:
-            reply = await self.client.complete(messages, parse)
+            reply = await self.client.complete(messages, parse, schema)
         except JudgeBadOutput as bad:
             ledger.add(self.settings, bad.prompt_tokens, bad.completion_tokens)
             raise

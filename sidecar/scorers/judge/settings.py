@@ -181,10 +181,11 @@ class JudgeSettings(BaseModel):
         60.0, ge=0, description="A Retry-After longer than this is not waited for: give up."
     )
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
-    json_mode: Literal["auto", "on", "off"] = Field(
+    json_mode: Literal["auto", "schema", "inline", "on", "off"] = Field(
         "auto",
-        description="Send response_format json_object: on, off, or auto (on until the endpoint "
-        "rejects it with a 400 naming response_format, then off for this process).",
+        description="response_format sent: schema (the reply's JSON schema, OpenAI "
+        "json_schema form), inline (json_object + schema, llama-cpp-python), on (json_object), "
+        "off; auto = schema, stepping down each time the endpoint rejects the field.",
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_output_tokens: int = Field(1024, ge=64, description="max_tokens of each request.")
