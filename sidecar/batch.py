@@ -41,12 +41,14 @@ class ReportSink:
         """Nothing to open: the builder opened its files."""
 
     async def write(self, results: Sequence[Result]) -> None:
-        """Add heuristic results to the report (one row per trace; judge events come later)."""
+        """Heuristic results are the report's rows; later ones (judge, …) join its aggregates."""
         n = 0
         for r in results:
             if r.event.type == "heuristic":
                 self._builder.add(r.trace, r.event)
                 n += 1
+            else:
+                self._builder.add_later(r.event)
         self._progress.advance(n)
 
     async def flush(self) -> None:

@@ -75,6 +75,27 @@ class _Group:
     flags: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(slots=True)
+class _Later:
+    """Totals of the later events (judge, …) of one event type and model."""
+
+    n: int = 0
+    cached: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    downgraded: int = 0
+
+    def add(self, detail: Mapping[str, object]) -> None:
+        self.n += 1
+        self.cached += detail.get("cached") is True
+        tokens = detail.get("tokens")
+        if isinstance(tokens, Mapping):
+            self.tokens += sum(v for v in tokens.values() if isinstance(v, int))
+        cost, down = detail.get("cost_usd"), detail.get("downgraded")
+        self.cost_usd += cost if isinstance(cost, float | int) else 0.0
+        self.downgraded += down if isinstance(down, int) else 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Worst:
     """A worst-traces entry, ordered in reverse so heapq's min-heap top is the best kept."""
@@ -96,6 +117,8 @@ class ReportSummary:
 
     traces: int
     sampled: int
+    later: Mapping[str, int]
+    """Later events (``judge``, …) by type: traces that got a sampled scorer's result."""
     dead_letters_by_reason: Mapping[str, int]
     groups: Mapping[GroupKey, int]
     """Traces per group, in report order."""
@@ -114,7 +137,9 @@ class ReportSummary:
         invalid = ", ".join(f"{r} {c}" for r, c in self.dead_letters_by_reason.items())
         lines = [
             f"{self.traces} traces scored, {self.sampled} sampled for judge, "
-            f"{self.dead_letters} invalid inputs" + (f" ({invalid})" if invalid else "")
+            + "".join(f"{n} {kind} results, " for kind, n in self.later.items())
+            + f"{self.dead_letters} invalid inputs"
+            + (f" ({invalid})" if invalid else "")
         ]
         if self.first_timestamp is not None and self.last_timestamp is not None:
             lines.append(
@@ -157,6 +182,7 @@ class ReportBuilder:
         self._worst_metric = worst_metric
         self._worst: list[_Worst] = []
         self._groups: dict[GroupKey, _Group] = {}
+        self._later: dict[tuple[str, str], _Later] = {}
         self._dead = Counter[str]()
         self._traces, self._sampled, self._first, self._last = 0, 0, math.inf, -math.inf
         self._summary: ReportSummary | None = None
@@ -211,6 +237,26 @@ class ReportBuilder:
         group.flags.update(set(event.flags))
         self._offer_worst(trace, event, key)
 
+    def add_later(self, event: ScoredEvent) -> None:
+        """Fold a later result (a ``judge`` event, …) into its group's metrics and totals.
+
+        Its scores join the group's metric table (their ``n`` is the number of
+        traces that got them); the CSV keeps one heuristic row per trace.
+        """
+        if self._summary is not None:
+            raise RuntimeError("report is closed")
+        labels, detail = event.labels, event.detail or {}
+        key = (labels.app, labels.model, labels.prompt_version)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        for name, value in event.scores.items():
+            if math.isfinite(value):
+                group.metrics.setdefault(name, _Welford()).add(value)
+        who = detail.get("judge_model")
+        later_key = (event.type, who if isinstance(who, str) else event.scorer_version)
+        self._later.setdefault(later_key, _Later()).add(detail)
+
     def _offer_worst(self, trace: Trace, event: ScoredEvent, key: GroupKey) -> None:
         score = event.scores.get(self._worst_metric)
         if self._worst_n == 0 or score is None or not math.isfinite(score):
@@ -245,9 +291,13 @@ class ReportBuilder:
         keys = sorted(self._groups, key=lambda k: tuple((v is None, v or "") for v in k))
         self._groups = {k: self._groups[k] for k in keys}
         has_range = self._traces > 0 and self._first <= self._last
+        later = Counter[str]()
+        for (kind, _), totals in self._later.items():
+            later[kind] += totals.n
         summary = ReportSummary(
             traces=self._traces,
             sampled=self._sampled,
+            later=dict(sorted(later.items())),
             dead_letters_by_reason=dict(sorted(self._dead.items())),
             groups={k: g.n for k, g in self._groups.items()},
             first_timestamp=self._first if has_range else None,
@@ -280,6 +330,7 @@ class ReportBuilder:
         totals: list[Sequence[object]] = [
             ("traces scored", s.traces),
             ("sampled for judge", f"{s.sampled} ({_pct(s.sampled, s.traces)})"),
+            *((f"{kind} results", n) for kind, n in s.later.items()),
             ("invalid inputs", s.dead_letters),
             *((f"invalid: {r}", c) for r, c in s.dead_letters_by_reason.items()),
         ]
@@ -301,6 +352,15 @@ class ReportBuilder:
                 flags = sorted(g.flags.items(), key=lambda fc: (-fc[1], fc[0]))
                 rows = [(f, c, _pct(c, g.n)) for f, c in flags]
                 out += ["", *_table("flag|count:|rate:", rows)]
+
+        if self._later:
+            out += ["", "## Sampled scorers", ""]
+            out += _table("event|model or version|traces:|from cache:|tokens / trace:|"
+                          "cost USD:|claims downgraded:", [
+                (kind, who, t.n, t.cached, _f(t.tokens / t.n), f"{t.cost_usd:.4f}", t.downgraded)
+                for (kind, who), t in sorted(self._later.items())
+            ])  # fmt: skip
+            out += ["", "Their scores are in each group's metric table (n = traces scored)."]
 
         per_app: dict[str, Counter[str | None]] = {}
         for key, g in self._groups.items():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -132,3 +134,34 @@ async def test_cli_run_with_judge_url(tmp_path: Path) -> None:
     assert b"sk-test-123" not in err, "secrets never reach the logs"
     types = [orjson.loads(x)["type"] for x in events.read_text().splitlines()]
     assert types.count("heuristic") == 300 and types.count("judge") > 0
+
+
+async def test_cli_score_report_includes_the_judge(tmp_path: Path) -> None:
+    """``score`` waits for the judge and its report carries the judge's scores and costs."""
+    out = tmp_path / "out"
+    async with FakeJudge() as fake:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sidecar", "score", str(EXAMPLES), "--out", str(out),
+            "--judge-url", fake.url, "--judge-model", "tiny", "--judge-rate", "0.1",
+            cwd=ROOT,
+            stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "RAG_SIDECAR_JUDGE__RATE_PER_MINUTE": "100000"},
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        requests = len(fake.requests)
+    docs = [orjson.loads(x) for x in (out / "events.jsonl").read_text().splitlines()]
+    judged = [d for d in docs if d["type"] == "judge"]
+    assert judged and len(judged) == requests
+    tokens = sum(
+        d["detail"]["tokens"]["prompt"] + d["detail"]["tokens"]["completion"] for d in judged
+    )
+    md = (out / "report.md").read_text()
+    assert f"| judge results | {len(judged)} |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| judge | tiny |"))
+    assert f"| {len(judged)} | 0 | {tokens / len(judged):.3f} |" in row
+    faith = [d["scores"]["faithfulness"] for d in judged if "faithfulness" in d["scores"]]
+    per_group = re.findall(r"^\| faithfulness \| (\d+) \|", md, re.MULTILINE)
+    assert sum(map(int, per_group)) == len(faith) > 0
+    assert f"{len(judged)} judge results" in err.decode()

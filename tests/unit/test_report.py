@@ -266,3 +266,24 @@ def test_memory_bounded_on_50k_rows(tmp_path: Path) -> None:
     assert ids == [tid for _, tid in expected[:worst_n]]
     with (tmp_path / "report.csv").open(newline="", encoding="utf-8") as fh:
         assert sum(1 for _ in csv.reader(fh)) == rows + 1
+
+
+def test_later_results_join_the_metrics_and_the_sampled_scorers_table(tmp_path: Path) -> None:
+    builder = ReportBuilder(tmp_path, score_names=NAMES)
+    for i in range(3):
+        builder.add(*make(f"a{i}", scores={"groundedness_lexical": 0.5}, sampled=i < 2))
+    for i, (faith, cached) in enumerate(((1.0, False), (0.5, True))):
+        _, base = make(f"a{i}")
+        tokens = {"prompt": 400, "completion": 100 * (i + 1)}
+        detail = {"judge_model": "qwen", "cached": cached, "downgraded": i}
+        detail |= {"tokens": tokens, "cost_usd": 0.001}
+        base.type, base.scores, base.detail = "judge", {"faithfulness": faith}, detail
+        builder.add_later(base)
+    summary = builder.close()
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert dict(summary.later) == {"judge": 2}
+    assert "| judge results | 2 |" in section(md, "Totals")
+    assert "| judge | qwen | 2 | 1 | 550.000 | 0.0020 | 1 |" in section(md, "Sampled scorers")
+    assert "| faithfulness | 2 | 0.750 |" in md
+    assert len(read_csv(tmp_path)) == 3  # one CSV row per trace, as before
+    assert "2 judge results" in summary.text()
