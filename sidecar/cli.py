@@ -33,6 +33,19 @@ def _common(p: argparse.ArgumentParser) -> None:
         "The key comes from env RAG_SIDECAR_JUDGE_API_KEY or RAG_SIDECAR_JUDGE_API_KEY_FILE.",
     )
     p.add_argument("--judge-model", metavar="NAME", help="Model name sent to the judge endpoint.")
+    p.add_argument(
+        "--judge-per-minute",
+        type=float,
+        metavar="N",
+        help="Judge budget: judged traces per minute (token bucket; judge.rate_per_minute).",
+    )
+    p.add_argument(
+        "--judge-daily-usd",
+        type=float,
+        metavar="USD",
+        help="Judge budget: daily spend cap from the endpoint's usage tokens and the configured "
+        "prices (judge.daily_usd_cap).",
+    )
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--log-format", choices=["json", "text"])
 
@@ -139,8 +152,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         for k, v in (
             ("url", getattr(args, "judge_url", None)),
             ("model", getattr(args, "judge_model", None)),
+            ("rate_per_minute", getattr(args, "judge_per_minute", None)),
+            ("daily_usd_cap", getattr(args, "judge_daily_usd", None)),
         )
-        if v
+        if v is not None and v != ""
     }
     if judge:
         out["judge"] = judge

@@ -181,3 +181,30 @@ def test_schema_and_check_config() -> None:
         timeout=60,
     )
     assert res.returncode == 0 and json.loads(res.stdout)["sampling"]["rate"] == 0.5
+
+
+def test_judge_flags_reach_the_judge_settings_and_secrets_stay_out(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-from-file\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "sidecar", "check-config", "--judge-url", "http://vllm:8000/v1",
+         "--judge-model", "qwen", "--judge-per-minute", "12", "--judge-daily-usd", "2.5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "RAG_SIDECAR_JUDGE_API_KEY_FILE": str(key_file)},
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    judge = json.loads(res.stdout)["judge"]
+    assert (judge["url"], judge["model"]) == ("http://vllm:8000/v1", "qwen")
+    assert (judge["rate_per_minute"], judge["daily_usd_cap"]) == (12.0, 2.5)
+    assert judge["api_key"] == "**********" and "sk-from-file" not in res.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "sidecar", "check-config", "--judge-per-minute", "-1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "rate_per_minute" in bad.stderr
