@@ -23,12 +23,36 @@ import httpx
 import orjson
 
 from sidecar.http import HttpServer, Request, Response
+from sidecar.scorers.judge import JudgeClient, JudgeScorer, JudgeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 LLM_PYTHON = ROOT / ".tools" / "llm-venv" / "bin" / "python"
 MODELS = ROOT / ".tools" / "models"
 MODEL_05B = MODELS / "qwen2.5-coder-0.5b-q4_k_m.gguf"
 MODEL_15B = MODELS / "qwen2.5-coder-1.5b-q4_k_m.gguf"
+
+
+JSON_MODES = ("auto", "schema", "inline", "on", "off")
+
+
+def bench_scorer(
+    url: str, model: str, json_mode: str, *, max_retries: int = 1, **extra: Any
+) -> tuple[JudgeClient, JudgeScorer]:
+    """The sidecar's own client and scorer, one request at a time, patient read timeouts."""
+    settings = JudgeSettings.model_validate(
+        {
+            "url": url,
+            "model": model,
+            "json_mode": json_mode,
+            "trust_env": False,
+            "concurrency": 1,
+            "max_retries": max_retries,
+            "timeouts": {"read": 600, "total": 630},
+            **extra,
+        }
+    )
+    client = JudgeClient(settings)
+    return client, JudgeScorer(settings, client)
 
 
 def free_port() -> int:

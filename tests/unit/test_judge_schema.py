@@ -18,8 +18,9 @@ def required(schema: dict[str, Any]) -> set[str]:
 
 
 def test_every_field_the_parser_reads_is_in_the_schema_and_nothing_else() -> None:
-    full = reply_schema(3, with_reference=True, with_rubric=True)
+    full = reply_schema(3, with_reference=True, with_rubric=True, with_factual=True)
     assert required(full) == set(JudgeReply.model_fields)
+    assert next(iter(full["properties"])) == "factual"  # decided first, in decoding order
     props = full["properties"]
     assert required(props["claims"]["items"]) == set(ClaimOut.model_fields)
     assert required(props["reference_facts"]["items"]) == set(FactOut.model_fields)

@@ -76,6 +76,8 @@ class JudgeReply(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    factual: bool | None = None
+    """The judge's one-word verdict on the whole answer (prompts that ask for it)."""
     claims: list[ClaimOut]
     answer_relevance: Annotated[int, Field(ge=0, le=3)]
     chunk_relevance: list[Grade2]
@@ -138,7 +140,12 @@ def _errors(exc: ValidationError) -> str:
 
 
 def parse_reply(
-    content: str, *, n_chunks: int, with_reference: bool, with_rubric: bool
+    content: str,
+    *,
+    n_chunks: int,
+    with_reference: bool,
+    with_rubric: bool,
+    with_factual: bool = False,
 ) -> JudgeReply:
     """Validate a reply against the prompt's schema; ``ValueError`` says what is wrong."""
     doc = extract_json_object(content)
@@ -155,4 +162,6 @@ def parse_reply(
         raise ValueError("reference_facts: field required (a REFERENCE was given)")
     if with_rubric and reply.rubric is None:
         raise ValueError("rubric: field required")
+    if with_factual and reply.factual is None:
+        raise ValueError("factual: field required (true or false)")
     return reply

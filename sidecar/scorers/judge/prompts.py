@@ -49,6 +49,11 @@ class PromptSet:
     repair: str
 
     @property
+    def asks_factual(self) -> bool:
+        """Whether the system prompt asks for the whole-answer ``factual`` verdict."""
+        return '"factual"' in self.system
+
+    @property
     def fingerprint(self) -> str:
         """A short hash of every text (changes when any prompt file changes)."""
         blob = "\x1e".join((self.version, self.system, self.reference, self.rubric, self.repair))

@@ -46,8 +46,14 @@ def _grade(top: int) -> dict[str, Any]:
     return {"type": "integer", "enum": list(range(top + 1))}
 
 
-def reply_schema(n_chunks: int, *, with_reference: bool, with_rubric: bool) -> dict[str, Any]:
-    """The schema of the reply the prompt asks for, for a trace with ``n_chunks`` shown."""
+def reply_schema(
+    n_chunks: int, *, with_reference: bool, with_rubric: bool, with_factual: bool = False
+) -> dict[str, Any]:
+    """The schema of the reply the prompt asks for, for a trace with ``n_chunks`` shown.
+
+    ``with_factual`` puts the whole-answer verdict first, so that a model decoding in
+    schema order gives it before it lists claims.
+    """
     claim = _obj(
         {
             "claim": {"type": "string"},
@@ -56,7 +62,8 @@ def reply_schema(n_chunks: int, *, with_reference: bool, with_rubric: bool) -> d
             "quote": {"type": "string"},
         }
     )
-    properties: dict[str, Any] = {
+    properties: dict[str, Any] = {"factual": {"type": "boolean"}} if with_factual else {}
+    properties |= {
         "claims": {"type": "array", "items": claim, "maxItems": MAX_CLAIMS},
         "answer_relevance": _grade(3),
         "chunk_relevance": {

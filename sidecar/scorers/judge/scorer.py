@@ -121,11 +121,13 @@ class JudgeScorer:
             n_chunks=len(inp.chunks),
             with_reference=inp.reference is not None,
             with_rubric=self.settings.rubric.enabled,
+            with_factual=self.prompts.asks_factual,
         )
         schema = reply_schema(
             len(inp.chunks),
             with_reference=inp.reference is not None,
             with_rubric=self.settings.rubric.enabled,
+            with_factual=self.prompts.asks_factual,
         )
         try:
             reply = await self.client.complete(messages, parse, schema)
@@ -168,6 +170,7 @@ class JudgeScorer:
             facts=facts,
             rubric=reply.rubric,
             rubric_weights=s.rubric.weights,
+            factual=reply.factual,
         )
         if inp.truncated or inp.omitted_chunks:
             flags.append("judge_context_truncated")
@@ -182,6 +185,7 @@ class JudgeScorer:
             "answer_relevance_grade": reply.answer_relevance,
             "chunk_relevance": list(reply.chunk_relevance),
             "sufficient": reply.sufficient,
+            "factual": reply.factual,
             "chunks_judged": len(inp.chunks),
             "chunks_omitted": inp.omitted_chunks,
             "truncated": inp.truncated,

@@ -11,6 +11,9 @@ score                             definition (all in [0, 1])
 ``context_ndcg``                  nDCG@k with gain 2^grade − 1 and the ideal order of the
                                   same k grades (absent when no chunk is relevant)
 ``context_sufficiency``           1 when the judge says the chunks hold the answer, else 0
+``factual``                       the judge's whole-answer verdict: 1 when it finds nothing
+                                  in the answer that the context does not back, else 0
+                                  (prompt versions that ask for it, e.g. ``rag_v2``)
 ``answer_correctness``            with a reference: reference facts the answer states / facts
 ``context_recall``                with a reference: reference facts found in a chunk / facts
 ``rubric_*``                      when enabled: each dimension normalised (``rubric_harmfulness``
@@ -35,6 +38,7 @@ JUDGE_METRICS: Final = (
     "context_precision",
     "context_ndcg",
     "context_sufficiency",
+    "factual",
     "answer_correctness",
     "context_recall",
     "rubric_answer_relevance",
@@ -132,6 +136,7 @@ def compute_scores(
     facts: Sequence[CheckedFact] | None,
     rubric: RubricOut | None,
     rubric_weights: Mapping[str, float],
+    factual: bool | None = None,
 ) -> tuple[dict[str, float], list[str]]:
     """Scores and flags of one judged trace (see the module table)."""
     scores: dict[str, float] = {}
@@ -151,6 +156,8 @@ def compute_scores(
         if ndcg is not None:
             scores["context_ndcg"] = ndcg
     scores["context_sufficiency"] = 1.0 if sufficient else 0.0
+    if factual is not None:
+        scores["factual"] = 1.0 if factual else 0.0
     if not sufficient:
         flags.append("judge_insufficient_context")
     if facts:
