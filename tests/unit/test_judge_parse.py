@@ -85,3 +85,15 @@ def test_reference_and_rubric_required_when_asked() -> None:
 def test_extract_rejects_non_objects() -> None:
     with pytest.raises(ValueError):
         extract_json_object("```json\n```")
+
+
+def test_factual_verdict_required_only_when_the_prompt_asks() -> None:
+    content = orjson.dumps(GOOD).decode()
+    assert parse_reply(content, n_chunks=2, with_reference=False, with_rubric=False).factual is None
+    with pytest.raises(ValueError, match="factual"):
+        parse_reply(content, n_chunks=2, with_reference=False, with_rubric=False, with_factual=True)
+    said = orjson.dumps({"factual": False, **GOOD}).decode()
+    reply = parse_reply(
+        said, n_chunks=2, with_reference=False, with_rubric=False, with_factual=True
+    )
+    assert reply.factual is False

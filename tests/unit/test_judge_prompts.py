@@ -136,3 +136,11 @@ def test_cache_key_ignores_ids_and_lru_evicts() -> None:
     off: LruCache[int] = LruCache(0)
     off.put("x", 1)
     assert off.get("x") is None
+
+
+def test_only_rag_v2_asks_for_the_factual_verdict() -> None:
+    from sidecar.scorers.judge.prompts import load_prompts
+
+    assert not load_prompts("rag_v1").asks_factual
+    v2 = load_prompts("rag_v2")
+    assert v2.asks_factual and v2.fingerprint != load_prompts("rag_v1").fingerprint

@@ -133,3 +133,21 @@ def test_rubric_harmful_is_zero_and_questionable_weighs_more() -> None:
         rubric_weights=WEIGHTS,
     )
     assert "judge_harmful" in flags
+
+
+@pytest.mark.parametrize(("factual", "expected"), [(True, 1.0), (False, 0.0), (None, None)])
+def test_factual_verdict_is_a_score_when_given(
+    factual: bool | None, expected: float | None
+) -> None:
+    scores, _ = compute_scores(
+        claims=[claim("supported")],
+        answer_relevance=3,
+        chunk_grades=[2],
+        sufficient=True,
+        facts=None,
+        rubric=None,
+        rubric_weights=WEIGHTS,
+        factual=factual,
+    )
+    assert scores.get("factual") == expected
+    assert scores["faithfulness"] == 1.0  # the claim-level score is independent of the verdict
