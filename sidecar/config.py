@@ -30,6 +30,7 @@ from .drift.settings import DriftSettings
 from .errors import ConfigError
 from .feedback.settings import FeedbackSettings
 from .sampling import SamplingSettings
+from .scorers.embeddings.settings import EmbeddingsSettings
 from .scorers.heuristics.settings import HeuristicsSettings
 from .scorers.judge.router import check_judges, judge_list
 from .scorers.judge.settings import JudgeSettings
@@ -214,6 +215,11 @@ class Settings(BaseSettings):
         None,
         description="The LLM judge for sampled traces (off unless configured): one judge, or "
         "a list with one role=primary and any shadow / escalation judges.",
+    )
+    embeddings: EmbeddingsSettings = Field(
+        default_factory=EmbeddingsSettings,
+        description="Semantic relevance and groundedness from sentence embeddings on a "
+        "hash-sampled share of traces (off by default; needs the 'embeddings' extra).",
     )
     scores_otlp: str | None = Field(
         None,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import TypeAdapter
 
-EventType = Literal["heuristic", "judge", "drift", "feedback"]
+EventType = Literal["heuristic", "judge", "embedding", "drift", "feedback"]
 
 
 @dataclass(slots=True)

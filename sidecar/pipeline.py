@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 from .config import PipelineSettings
 from .errors import PermanentError, RetryableError
 from .feedback import FeedbackJoiner
+from .scorers.embeddings import EmbeddingStage
 from .scorers.engine import ScoringEngine
 from .scorers.judge import JudgeRouter, JudgeStage
 from .stages import Batch, DeadLetter, DeadLetterSink, Result, Sink, Source
@@ -143,9 +144,11 @@ class Pipeline:
         settings: PipelineSettings,
         judge: JudgeStage | JudgeRouter | None = None,
         feedback: FeedbackJoiner | None = None,
+        embeddings: EmbeddingStage | None = None,
     ) -> None:
         self.sources = list(sources)
         self.judge = judge
+        self.embeddings = embeddings
         self.feedback = feedback
         engine.accept_feedback = feedback is not None
         self.sinks = list(sinks)
@@ -176,6 +179,8 @@ class Pipeline:
             await self.judge.start(self._write_judged)
         if self.feedback is not None:
             await self.feedback.start(self._write_judged)
+        if self.embeddings is not None:
+            await self.embeddings.start(self._write_judged)
         self._tasks = [
             asyncio.create_task(self._score_loop(), name="stage:score"),
             asyncio.create_task(self._write_loop(), name="stage:write"),
@@ -234,6 +239,8 @@ class Pipeline:
         await asyncio.gather(*self._tasks, return_exceptions=True)  # failures already recorded
         if self.feedback is not None:
             await self.feedback.aclose()  # what still waits is written unjoined
+        if self.embeddings is not None:
+            await self.embeddings.aclose()  # embedding events still need open sinks
         if self.judge is not None:
             await self.judge.aclose()  # judge events still need open sinks
         for sink in reversed(self._started_sinks):
@@ -369,6 +376,9 @@ class Pipeline:
                 if item.batch.records:
                     m.latency.observe(time.time() - item.batch.records[0].arrival)
                 item.batch.done(True)
+                if self.embeddings is not None:
+                    for r in item.results:
+                        self.embeddings.offer(r)
                 if self.judge is not None:
                     offer, fbj = self.judge.offer, self.feedback
                     for r in results:
@@ -385,8 +395,8 @@ class Pipeline:
                 self._write_q.task_done()
 
     async def _write_judged(self, results: list[Result]) -> None:
-        """Judge and given-up feedback events go to every sink, with the same retries (no
-        source acknowledgement)."""
+        """Judge, embedding and given-up feedback events go to every sink, with the same
+        retries (no source acknowledgement)."""
         await asyncio.gather(
             *(self._retrying(s.name, functools.partial(s.write, results)) for s in self.sinks)
         )

@@ -86,7 +86,7 @@ class OtlpScoreSink:
         """Create one evaluator span per event (export happens in the SDK's thread)."""
         for r in results:
             ev = r.event
-            if ev.type not in ("heuristic", "judge") or not ev.scores:
+            if ev.type not in ("heuristic", "judge", "embedding") or not ev.scores:
                 continue  # drift and feedback events carry no per-trace evaluation
             if not _HEX32.match(ev.trace_id) or int(ev.trace_id, 16) == 0:
                 self.spans.labels("skipped_id").inc()
