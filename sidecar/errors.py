@@ -126,6 +126,8 @@ class JudgeBadOutput(JudgeError):
 
     Carries the tokens the failed reply cost and, for the repair prompt, the
     reply itself (``content``) and the validation error (``detail``).
+    ``truncated``: the endpoint stopped at ``max_tokens`` (``finish_reason``
+    ``length``); a repair would most likely run long again, so none is asked.
     """
 
     outcome = "bad_output"
@@ -137,9 +139,11 @@ class JudgeBadOutput(JudgeError):
         content: str = "",
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
+        truncated: bool = False,
     ) -> None:
         super().__init__(message)
         self.detail = message
+        self.truncated = truncated
         self.content = content
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens

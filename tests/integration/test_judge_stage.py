@@ -180,10 +180,16 @@ async def test_bad_output_gets_one_repair_then_counts(fake: FakeJudge) -> None:
         assert h.metric("rag_sidecar_judge_requests_total", outcome="bad_output") == 2
         # tokens of the failed replies are still booked
         assert h.metric("rag_sidecar_judge_tokens_total", kind="prompt") == fake.prompt_tokens
-        # a truncated reply repaired on the second try yields an event
-        fake.push(Reply(truncate=True))
+        # a malformed reply repaired on the second try yields an event
+        fake.push(Reply.malformed())
         assert h.stage.offer(result(2, answer="Something else."))
         await h.settle()
+        assert len(fake.requests) == 4
+        # a reply cut at max_tokens would run long again: no repair, one request, bad_output
+        fake.push(Reply(truncate=True))
+        assert h.stage.offer(result(3, answer="A third answer."))
+        await h.settle()
+        assert len(fake.requests) == 5 and h.skipped("bad_output") == 2
     (out,) = h.written
     assert out.event.detail is not None and out.event.detail["repaired"] is True
     assert out.event.detail["requests"] == 2

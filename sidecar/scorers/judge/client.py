@@ -45,7 +45,7 @@ import orjson
 from ...errors import JudgeBadOutput, JudgeBreakerOpen, JudgeRejected, JudgeUnavailable
 from .breaker import CircuitBreaker
 from .metrics import JudgeMetrics
-from .parse import read_envelope
+from .parse import finish_reason, read_envelope
 from .schema import response_format
 from .settings import JudgeSettings
 
@@ -334,11 +334,13 @@ class JudgeClient:
             value = parse(content)
         except ValueError as exc:
             self._count("bad_output", latency)
+            truncated = finish_reason(payload) == "length"
             raise JudgeBadOutput(
-                _short_error(exc),
+                ("cut at max_tokens: " if truncated else "") + _short_error(exc),
                 content=content,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
+                truncated=truncated,
             ) from None
         self._count("ok", latency)
         return Completion(

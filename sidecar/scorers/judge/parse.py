@@ -108,6 +108,15 @@ def extract_json_object(content: str) -> dict[str, Any]:
     return doc
 
 
+def finish_reason(payload: bytes) -> str | None:
+    """``choices[0].finish_reason`` of a chat-completions body (None when absent or unreadable)."""
+    try:
+        reason = orjson.loads(payload)["choices"][0].get("finish_reason")
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return reason if isinstance(reason, str) else None
+
+
 def read_envelope(payload: bytes) -> tuple[str, int | None, int | None]:
     """(content, prompt_tokens, completion_tokens) of a chat-completions response body.
 

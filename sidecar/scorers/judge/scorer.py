@@ -149,6 +149,14 @@ class JudgeScorer:
         try:
             completion = await self._ask(messages, inp, ledger)
         except JudgeBadOutput as bad:
+            if bad.truncated:  # it would run long again: no repair, count it
+                raise JudgeBadOutput(
+                    bad.detail,
+                    content=bad.content,
+                    prompt_tokens=ledger.prompt_tokens,
+                    completion_tokens=ledger.completion_tokens,
+                    truncated=True,
+                ) from None
             repaired = True
             retry = repair_messages(self.prompts, messages, bad.content, bad.detail)
             try:
