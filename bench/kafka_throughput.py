@@ -16,8 +16,9 @@ time a fresh consumer group, so it re-reads all N):
             as a subprocess pinned to the first core (this process moves to the second core and
             only polls). Rate = the sidecar's own ``rag_sidecar_traces_total{source="kafka",
             outcome="scored"}`` from its first non-zero reading to the last reading before N
-            (start-up and group join excluded). /metrics is read once a second: a scrape costs
-            the sidecar ~30 ms of CPU. Peak RSS = VmHWM of the subprocess when it reaches N.
+            (start-up and group join excluded), CPU times over the same window. /metrics is
+            read once a second: a scrape costs the sidecar ~30 ms of CPU. Peak RSS = VmHWM of
+            the subprocess when it reaches N.
 
 Columns: best and median rate of the runs; for the best run, CPU microseconds per trace of the
 measured process (steadier than rates on a shared, loaded machine), its CPU share (1.0 = its
@@ -30,10 +31,11 @@ medians, and CPU time per trace (limit / sidecar); RSS is the highest VmHWM of a
             for ``--latency-s`` seconds, each with ``timestamp`` = wall time at send and a
             trace_id tagged for the run; a consumer of the events topic (fetch_max_wait 10 ms) takes
             receive time − event timestamp. First, the same load goes through the broker alone
-            (produce → plain aiokafka consumer with the sidecar's fetch_max_wait of 500 ms): the
-            floor tansu imposes: it answers a pending fetch when (part of) its wait expires,
-            not when data arrives, so latency grows with fetch_max_wait. The load generator
-            shares the second core with tansu.
+            (produce → plain aiokafka consumer with the sidecar's own consumer settings:
+            ``fetch_max_wait_ms`` and ``max_records`` of its KafkaSettings, RAG_SIDECAR_KAFKA__*
+            overrides included): the floor tansu imposes: it answers a pending fetch when (part
+            of) its wait expires, not when data arrives, so latency grows with fetch_max_wait.
+            The load generator shares the second core with tansu.
 
 The sidecar runs with its defaults; RAG_SIDECAR_* variables set in this process's environment
 reach it (e.g. RAG_SIDECAR_DRIFT__ENABLED=false to see what one component costs).
@@ -79,6 +81,8 @@ from _kafka import (
     stop_process,
     tail,
 )
+
+from sidecar.config import KafkaSettings, load_settings
 
 RATIO_TARGET = 0.5
 P99_TARGET_MS = 250.0
@@ -183,6 +187,11 @@ async def _limit_loop(
 # --------------------------------------------------------------------------- sidecar
 
 
+def sidecar_kafka_settings() -> KafkaSettings:
+    """The Kafka settings the sidecar subprocess runs with (defaults + RAG_SIDECAR_* env)."""
+    return load_settings().kafka
+
+
 @dataclass
 class Sidecar:
     """A ``python -m sidecar run`` subprocess."""
@@ -253,8 +262,8 @@ def sidecar_run(sc: Sidecar, broker: Broker, n: int, timeout: float) -> Run:
     """Poll /metrics until the scored counter reaches ``n``; rate over the full-speed part."""
     started = time.perf_counter()
     deadline = time.monotonic() + timeout
-    readings: list[tuple[float, float]] = []  # (perf_counter, scored), scored > 0
-    cpu0 = broker0 = 0.0
+    # (perf_counter, scored, sidecar CPU s, tansu CPU s), scored > 0
+    readings: list[tuple[float, float, float, float]] = []
     while True:
         sc.check_alive()
         if time.monotonic() > deadline:
@@ -264,27 +273,26 @@ def sidecar_run(sc: Sidecar, broker: Broker, n: int, timeout: float) -> Run:
         scored = sc.scored()
         now = (before + time.perf_counter()) / 2  # the counter is read during the request
         if scored:
-            if not readings:
-                cpu0, broker0 = cpu_seconds(sc.proc.pid), broker.cpu_seconds()
-            readings.append((now, scored))
+            readings.append((now, scored, cpu_seconds(sc.proc.pid), broker.cpu_seconds()))
             if scored >= n:
                 break
         time.sleep(POLL_S if readings else POLL_START_S)
-    cpu1, broker1 = cpu_seconds(sc.proc.pid), broker.cpu_seconds()
     hwm, rss = status_kib(sc.proc.pid, "VmHWM"), status_kib(sc.proc.pid, "VmRSS")
     # The last reading below N ends the full-speed part (the final one overshoots by up to a
-    # poll period); fall back to the final one when the run was too short for that.
+    # poll period, partly idle); fall back to the final one when the run was too short for that.
     full = [r for r in readings if r[1] < n]
-    (t0, c0), (t1, c1) = readings[0], (full[-1] if len(full) >= 2 else readings[-1])
+    (t0, c0, cpu0, broker0), (t1, c1, cpu1, broker1) = (
+        readings[0],
+        full[-1] if len(full) >= 2 else readings[-1],
+    )
     if c1 <= c0:
         raise BenchError(f"sidecar: too few /metrics readings ({len(readings)}); raise --n")
-    span = readings[-1][0] - t0
     return Run(
         rate=(c1 - c0) / (t1 - t0),
-        cpu_share=(cpu1 - cpu0) / span,
-        broker_share=(broker1 - broker0) / span,
+        cpu_share=(cpu1 - cpu0) / (t1 - t0),
+        broker_share=(broker1 - broker0) / (t1 - t0),
         join_s=t0 - started,
-        cpu_us=(cpu1 - cpu0) / (readings[-1][1] - c0) * 1e6,
+        cpu_us=(cpu1 - cpu0) / (c1 - c0) * 1e6,
         hwm_mb=hwm * 1024 / 1e6,
         rss_mb=rss * 1024 / 1e6,
     )
@@ -324,6 +332,7 @@ async def latency_run(
     send_to: str,
     read_from: str,
     fetch_max_wait_ms: int,
+    max_records: int | None = None,
     target_pid: int | None = None,
 ) -> Latency:
     """Send traces to ``send_to`` at ``rate``; time them until they show in ``read_from``.
@@ -351,7 +360,9 @@ async def latency_run(
             cpu0 = cpu_seconds(target_pid) if target_pid else 0.0
             broker0 = broker.cpu_seconds()
             t0 = time.perf_counter()
-            receiver = asyncio.create_task(_receive(consumer, tag, total, seconds + 30))
+            receiver = asyncio.create_task(
+                _receive(consumer, tag, total, seconds + 30, max_records)
+            )
             sent, send_s = await _send_paced(prod, send_to, tag, templates, rate, total)
             ms = await asyncio.wait_for(receiver, seconds + 60)
             span = time.perf_counter() - t0
@@ -394,7 +405,7 @@ async def _send_paced(
 
 
 async def _receive(
-    consumer: AIOKafkaConsumer, tag: bytes, total: int, within_s: float
+    consumer: AIOKafkaConsumer, tag: bytes, total: int, within_s: float, max_records: int | None
 ) -> list[float]:
     """Latency (ms) of each tagged trace or event, first arrival of each trace only."""
     loads = orjson.loads
@@ -403,7 +414,7 @@ async def _receive(
     ms: list[float] = []
     deadline = time.monotonic() + within_s
     while len(seen) < total and time.monotonic() < deadline:
-        batch = await consumer.getmany(timeout_ms=100)
+        batch = await consumer.getmany(timeout_ms=100, max_records=max_records)
         now = time.time()
         for msgs in batch.values():
             for msg in msgs:
@@ -471,6 +482,7 @@ def run(args: argparse.Namespace, log_dir: Path, core_a: int, core_b: int) -> No
             if r < repeat - 1:
                 sc.stop()
         half = max(x.rate for x in sides) / 2
+        kafka = sidecar_kafka_settings()
         floor = asyncio.run(
             latency_run(
                 broker,
@@ -479,7 +491,8 @@ def run(args: argparse.Namespace, log_dir: Path, core_a: int, core_b: int) -> No
                 min(args.latency_s, FLOOR_MAX_S),
                 send_to=FLOOR_TOPIC,
                 read_from=FLOOR_TOPIC,
-                fetch_max_wait_ms=500,  # aiokafka's default, which the sidecar's consumer uses
+                fetch_max_wait_ms=kafka.fetch_max_wait_ms,  # the sidecar's consumer settings
+                max_records=kafka.max_records,
             )
         )
         sidecars[-1].check_alive()
@@ -499,7 +512,7 @@ def run(args: argparse.Namespace, log_dir: Path, core_a: int, core_b: int) -> No
         for sc in sidecars:
             sc.stop()
         broker.stop()
-    report(lines, limits, sides, floor, lat, args.latency_s, (core_a, core_b), load0)
+    report(lines, limits, sides, floor, lat, args.latency_s, kafka, (core_a, core_b), load0)
 
 
 async def prepare(broker: Broker, lines: Sequence[bytes], within_s: float) -> None:
@@ -516,6 +529,7 @@ def report(
     floor: Latency,
     lat: Latency,
     latency_s: float,
+    kafka: KafkaSettings,
     cores: tuple[int, int],
     load0: float,
 ) -> None:
@@ -564,7 +578,8 @@ def report(
         f"   target <= {RSS_TARGET_MB:.0f} MB: {'ok' if hwm <= RSS_TARGET_MB else 'ABOVE'}"
     )
     print(f"latency at half of the best sidecar rate ({lat.rate:,.0f}/s):")
-    print(f"  {'broker floor: one hop, fetch_max_wait 500 ms':46s} {pcts(floor)}")
+    floor_name = f"broker floor: one hop, fetch_max_wait {kafka.fetch_max_wait_ms} ms"
+    print(f"  {floor_name:46s} {pcts(floor)}")
     print(f"  {f'sidecar: produce → scored event, {latency_s:.0f} s':46s} {pcts(lat)}")
     verdict = "ABOVE"
     if lat.ms and pct(lat.ms, 99) <= P99_TARGET_MS:

@@ -9,7 +9,8 @@
   the source), ``drop`` discards the batch, counts it and reports it undone.
   The write queue always blocks: scored results are never dropped.
 * A batch is acknowledged (``Batch.done(True)``) only after every sink and the
-  dead-letter sink have written it: at-least-once.
+  dead-letter sink have written it: at-least-once. The writer takes every batch
+  scored meanwhile in one round (one wait for a broker's acks, not one per batch).
 * Sink errors: :class:`~sidecar.errors.RetryableError` is retried with capped
   exponential backoff (honouring ``retry_after``); a
   :class:`~sidecar.errors.PermanentError` fails the pipeline, nothing further is
@@ -345,25 +346,38 @@ class Pipeline:
 
     async def _write_loop(self) -> None:
         state = self.stages[1]
-        m = self.metrics
+        queue = self._write_q
         while True:
-            item = await self._write_q.get()
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
             state.busy_since = time.monotonic()
             try:
-                results, letters = item.results, item.letters
-                if item.extra:
-                    results = results + item.extra
-                writes = [
-                    self._retrying(s.name, functools.partial(s.write, results)) for s in self.sinks
-                ]
-                if letters:
-                    dlq = self.dead_letters
-                    writes.append(
-                        self._retrying(
-                            f"dead_letter:{dlq.name}", functools.partial(dlq.write, letters)
-                        )
-                    )
-                await asyncio.gather(*writes)
+                await self._write_items(items)
+            finally:
+                state.busy_since = None
+                state.last_progress = time.monotonic()
+                for _ in items:
+                    queue.task_done()
+
+    async def _write_items(self, items: list[_Scored]) -> None:
+        """Write scored batches to every sink, then acknowledge each (in order)."""
+        m = self.metrics
+        done = 0
+        try:
+            results = [r for item in items for r in (*item.results, *item.extra)]
+            letters = [d for item in items for d in item.letters]
+            writes = [
+                self._retrying(s.name, functools.partial(s.write, results)) for s in self.sinks
+            ]
+            if letters:
+                dlq = self.dead_letters
+                writes.append(
+                    self._retrying(f"dead_letter:{dlq.name}", functools.partial(dlq.write, letters))
+                )
+            await asyncio.gather(*writes)
+            for item in items:
+                results = item.results + item.extra if item.extra else item.results
                 source = item.batch.source
                 if item.results:
                     m.traces.labels(source, "scored").inc(len(item.results))
@@ -376,6 +390,7 @@ class Pipeline:
                 if item.batch.records:
                     m.latency.observe(time.time() - item.batch.records[0].arrival)
                 item.batch.done(True)
+                done += 1
                 if self.embeddings is not None:
                     for r in item.results:
                         self.embeddings.offer(r)
@@ -386,13 +401,10 @@ class Pipeline:
                             fbj.refused(r.event.trace_id)
                     if fbj is not None and item.late:
                         fbj.offer_late(item.late, offer)
-            except BaseException:
+        except BaseException:
+            for item in items[done:]:
                 item.batch.done(False)
-                raise
-            finally:
-                state.busy_since = None
-                state.last_progress = time.monotonic()
-                self._write_q.task_done()
+            raise
 
     async def _write_judged(self, results: list[Result]) -> None:
         """Judge, embedding and given-up feedback events go to every sink, with the same

@@ -45,7 +45,11 @@ class SamplingSettings(BaseModel):
 
 def hash_unit(trace_id: str, salt: str = "") -> float:
     """Map a trace id to a uniform number in [0, 1), the same everywhere."""
-    digest = hashlib.blake2b(f"{salt}\x1f{trace_id}".encode(), digest_size=8).digest()
+    return _unit(f"{salt}\x1f".encode(), trace_id)
+
+
+def _unit(prefix: bytes, trace_id: str) -> float:
+    digest = hashlib.blake2b(prefix + trace_id.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / _SCALE
 
 
@@ -53,21 +57,26 @@ class Sampler:
     """Deterministic hash sampling plus priority rules."""
 
     def __init__(self, settings: SamplingSettings) -> None:
-        self._s = settings
+        # Plain attributes: read for every trace.
         self._flags = frozenset(settings.priority_flags)
+        self._thumbs_down = settings.thumbs_down
+        self._low = settings.low_retrieval_score
+        self._rate = settings.rate
+        self._prefix = f"{settings.salt}\x1f".encode()
 
     def decide(self, trace: Trace, scores: Scores) -> Sampling:
         """Decide whether ``trace`` goes to the judge, and record why."""
-        s = self._s
         reasons: list[str] = []
-        if s.thumbs_down and trace.feedback is not None and trace.feedback.thumbs == "down":
+        fb = trace.feedback
+        if fb is not None and self._thumbs_down and fb.thumbs == "down":
             reasons.append("thumbs_down")
-        if s.low_retrieval_score is not None:
+        low = self._low
+        if low is not None:
             top = scores.values.get("retrieval_top_score")
-            if top is not None and top < s.low_retrieval_score:
+            if top is not None and top < low:
                 reasons.append("low_retrieval_score")
-        if self._flags:
+        if scores.flags and self._flags:
             reasons.extend(f"flag:{f}" for f in scores.flags if f in self._flags)
-        if s.rate > 0.0 and hash_unit(trace.trace_id, s.salt) < s.rate:
+        if self._rate > 0.0 and _unit(self._prefix, trace.trace_id) < self._rate:
             reasons.append("rate")
         return Sampling(selected=bool(reasons), reasons=reasons)

@@ -20,9 +20,11 @@ Label values come from producers, so each label keeps at most
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from ..events import Labels
 from ..stages import Result
 from .histograms import FastHistogram, HistogramFamily
 
@@ -56,6 +58,17 @@ class LabelLimiter:
         mapped = value[:_MAX_VALUE_LEN]
         seen[value] = mapped
         return mapped
+
+
+@dataclass(slots=True)
+class _Series:
+    """One (app, model, prompt_version) as exported, with its metric children."""
+
+    app: str
+    model: str
+    pv: str
+    histograms: dict[str, FastHistogram] = field(default_factory=dict)
+    flags: dict[str, Counter] = field(default_factory=dict)
 
 
 class PrometheusSink:
@@ -114,16 +127,44 @@ class PrometheusSink:
             registry=registry,
         )
         self.limit = LabelLimiter(max_label_values, overflow)
-        # Child lookups cost more than observations; cache them per series.
-        self._children: dict[tuple[str, str, str, str], FastHistogram] = {}
+        # Label and child lookups cost more than observations: cache them per label set.
+        self._series: dict[tuple[str | None, str | None, str | None], _Series] = {}
+        self._exported: dict[tuple[str, str, str], _Series] = {}
+        self._sampled: dict[str, Counter] = {}
 
-    def _child(self, app: str, model: str, pv: str, metric: str) -> FastHistogram:
-        key = (app, model, pv, metric)
-        child = self._children.get(key)
-        if child is None:
-            family = self.count if self._kinds.get(metric) == "count" else self.score
-            child = family.labels(app, model, pv, metric)
-            self._children[key] = child
+    def _series_of(self, labels: Labels) -> _Series:
+        """The exported labels and cached children for a trace's (app, model, prompt_version)."""
+        key = (labels.app, labels.model, labels.prompt_version)
+        series = self._series.get(key)
+        if series is not None:
+            return series
+        limit = self.limit
+        exported = (
+            limit("app", labels.app),
+            limit("model", labels.model),
+            limit("prompt_version", labels.prompt_version),
+        )
+        series = self._exported.get(exported)
+        if series is None:
+            series = self._exported[exported] = _Series(*exported)
+        # An overflowing value goes through the limiter each time, so that every use is counted.
+        if OTHER not in exported:
+            self._series[key] = series
+        return series
+
+    def _histogram(self, series: _Series, metric: str) -> FastHistogram:
+        family = self.count if self._kinds.get(metric) == "count" else self.score
+        child = series.histograms[metric] = family.labels(
+            series.app, series.model, series.pv, metric
+        )
+        return child
+
+    def _flag(self, series: _Series, flag: str) -> Counter:
+        child = series.flags[flag] = self.flags.labels(series.app, flag)
+        return child
+
+    def _reason(self, reason: str) -> Counter:
+        child = self._sampled[reason] = self.sampled.labels(reason)
         return child
 
     async def start(self) -> None:
@@ -131,27 +172,31 @@ class PrometheusSink:
 
     async def write(self, results: Sequence[Result]) -> None:
         """Observe every score, flag and feedback of the batch."""
-        limit = self.limit
-        child = self._child
+        series_of = self._series_of
+        sampled = self._sampled
         for r in results:
             ev = r.event
-            lb = ev.labels
-            app = limit("app", lb.app)
-            model = limit("model", lb.model)
-            pv = limit("prompt_version", lb.prompt_version)
+            series = series_of(ev.labels)
+            histograms = series.histograms
             for metric, value in ev.scores.items():
-                child(app, model, pv, metric).observe(value)
-            for flag in ev.flags:
-                self.flags.labels(app, flag).inc()
+                hist = histograms.get(metric)
+                if hist is None:
+                    hist = self._histogram(series, metric)
+                hist.observe(value)
+            if ev.flags:
+                flags = series.flags
+                for flag in ev.flags:
+                    (flags.get(flag) or self._flag(series, flag)).inc()
             fb = ev.feedback
             if fb is not None:
+                app, model = series.app, series.model
                 if fb.thumbs is not None:
                     self.feedback.labels(app, model, fb.thumbs).inc()
                 if fb.rating is not None:
                     self.feedback.labels(app, model, "rated").inc()
                     self.rating.labels(app, model).observe(fb.rating)
-            for reason in ev.sampled.reasons:
-                self.sampled.labels(reason).inc()  # a closed set: rules and flag names
+            for reason in ev.sampled.reasons:  # a closed set: rules and flag names
+                (sampled.get(reason) or self._reason(reason)).inc()
 
     async def flush(self) -> None:
         """Metrics are scraped, nothing to flush."""

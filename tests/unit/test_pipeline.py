@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from sidecar.app import build_engine
 from sidecar.config import PipelineSettings, Settings
 from sidecar.errors import PermanentError
 from sidecar.pipeline import Pipeline
-from sidecar.stages import Batch, Emit, Record
+from sidecar.stages import Batch, Emit, Record, Result
 from tests.conftest import make_trace
 from tests.support.memory import MemoryDLQ, MemorySink
 
@@ -129,10 +130,30 @@ async def test_block_policy_bounds_in_flight_batches() -> None:
         max_in_flight = max(max_in_flight, src.emitted - len(src.acks))
         await asyncio.sleep(0.002)
     await p.aclose()
-    # 2 queued for scoring + 1 held by the scorer + 2 queued for writing + 1 being written
-    # + 1 counted by the source while blocked in emit: 2 * queue_size + 3, never more.
-    assert max_in_flight <= 7
+    # 2 queued for scoring + 1 held by the scorer + 2 queued for writing + 2 being written
+    # (taken in one round) + 1 counted by the source while blocked in emit: 3 * queue_size + 2.
+    assert max_in_flight <= 8
     assert all(ok for _, ok in src.acks)
+
+
+async def test_batches_scored_while_the_sink_waits_are_written_in_one_round() -> None:
+    class CountingSink(MemorySink):
+        calls = 0
+
+        async def write(self, results: Sequence[Result]) -> None:
+            self.calls += 1
+            await super().write(results)
+
+    src, sink = ListSource([lines(2, f"c{i}-") for i in range(12)]), CountingSink(delay=0.02)
+    p, _, _ = make(src, sink, queue_size=4)
+    await p.start()
+    assert await p.drained()
+    await p.aclose()
+    assert src.acks == [(i, True) for i in range(12)], "each batch acked once, in order"
+    assert [r.trace.trace_id for r in sink.results] == [
+        f"c{i}-{j}" for i in range(12) for j in (0, 1)
+    ]
+    assert sink.calls < 12
 
 
 async def test_drop_policy_drops_and_counts() -> None:

@@ -83,3 +83,15 @@ def test_exposition_passes_promtool_check_metrics() -> None:
         [promtool, "check", "metrics"], input=generate_latest(reg), capture_output=True, timeout=30
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+async def test_cached_series_still_count_every_overflow() -> None:
+    reg = CollectorRegistry()
+    sink = PrometheusSink(reg, max_label_values=1)
+    for _ in range(2):
+        await sink.write([result("a", {"x": 0.5}, flags=["refusal"]), result("b", {"x": 0.5})])
+    assert reg.get_sample_value("rag_sidecar_label_overflow_total", {"label": "app"}) == 2
+    labels = {"model": "m", "prompt_version": "v1", "metric": "x"}
+    assert reg.get_sample_value("rag_sidecar_score_count", {"app": "a", **labels}) == 2
+    assert reg.get_sample_value("rag_sidecar_score_count", {"app": "other", **labels}) == 2
+    assert reg.get_sample_value("rag_sidecar_flags_total", {"app": "a", "flag": "refusal"}) == 2

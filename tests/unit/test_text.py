@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sidecar.scorers import text as text_module
 from sidecar.scorers.text import (
     STOP_WORDS,
     TokenCache,
@@ -120,3 +122,31 @@ def test_cached_entry_fingerprint_ignores_case_and_whitespace() -> None:
     assert a.fingerprint == b.fingerprint
     assert not a.blank
     assert cache.lookup(" \n\t").blank
+
+
+@given(st.text(alphabet=st.sampled_from("aAsSzZ09 _-.,'\t\néß’—\u00a0•Привет世"), max_size=60))
+def test_cache_analyse_matches_analyse(text: str) -> None:
+    cache = TokenCache()
+    assert cache.analyse(text) == analyse(text)
+    assert cache.analyse(text) == analyse(text)  # second time from the memo
+
+
+def test_cache_analyse_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_module, "VOCABULARY_SIZE", 3)
+    cache = TokenCache()
+    assert cache.analyse("models gpus class tables chairs").words == {
+        "model",
+        "gpu",
+        "class",
+        "table",
+        "chair",
+    }
+    assert len(cache._normal) <= 3
+
+
+def test_lookup_all_is_lookup_of_each() -> None:
+    cache = TokenCache(max_entries=10)
+    first = cache.lookup("Retrieval models rank chunks.")
+    got = cache.lookup_all(["Retrieval models rank chunks.", "Other text", "Other text"])
+    assert got[0] is first and got[1] is got[2]
+    assert (cache.hits, cache.misses) == (2, 2)

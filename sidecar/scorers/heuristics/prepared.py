@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...trace import Trace
 from ..base import Scores
-from ..text import CachedText, TextTokens, TokenCache, analyse
+from ..text import CachedText, TextTokens, TokenCache
 from .settings import HeuristicsSettings
 
 
@@ -24,15 +24,14 @@ class PreparedTrace:
 
     def __init__(self, trace: Trace, cache: TokenCache) -> None:
         self.trace = trace
-        self.query: TextTokens = analyse(trace.query)
+        self.query: TextTokens = cache.analyse(trace.query)
         """The query's tokens."""
         answer = trace.answer
         self.answer_blank: bool = not answer or answer.isspace()
         """True when the answer is empty or whitespace only."""
-        self.answer: TextTokens = analyse(answer)
+        self.answer: TextTokens = cache.analyse(answer)
         """The answer's tokens."""
-        lookup = cache.lookup
-        self.chunks: list[CachedText] = [lookup(chunk.text) for chunk in trace.chunks]
+        self.chunks: list[CachedText] = cache.lookup_all([chunk.text for chunk in trace.chunks])
         """Per chunk, in rank order: content tokens, fingerprint, blankness (cached)."""
         self.refusal: bool | None = None
         """Whether the answer is a refusal; set by the refusal helpers on first use."""
