@@ -220,9 +220,7 @@ class ReportBuilder:
             self._first = min(self._first, event.timestamp)
             self._last = max(self._last, event.timestamp)
         key = (labels.app, labels.model, labels.prompt_version)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = _Group()
+        group = self._group(key)
         group.n += 1
         if event.sampled.selected:
             self._sampled += 1
@@ -237,6 +235,12 @@ class ReportBuilder:
         group.flags.update(set(event.flags))
         self._offer_worst(trace, event, key)
 
+    def _group(self, key: GroupKey) -> _Group:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        return group
+
     def add_later(self, event: ScoredEvent) -> None:
         """Fold a later result (a ``judge`` event, …) into its group's metrics and totals.
 
@@ -247,9 +251,7 @@ class ReportBuilder:
             raise RuntimeError("report is closed")
         labels, detail = event.labels, event.detail or {}
         key = (labels.app, labels.model, labels.prompt_version)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = _Group()
+        group = self._group(key)
         for name, value in event.scores.items():
             if math.isfinite(value):
                 group.metrics.setdefault(name, _Welford()).add(value)
