@@ -8,6 +8,8 @@ aiokafka errors never leave the Kafka stages: :func:`translate` maps them to
 from __future__ import annotations
 
 import ssl
+import struct
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import errors as ke
@@ -86,3 +88,35 @@ def producer_kwargs(settings: KafkaSettings, bootstrap: tuple[str, ...]) -> dict
         "max_batch_size": settings.max_batch_size,
         "max_request_size": max(settings.max_batch_size, 1 << 20),
     }
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of a key (the Java client's ``Utils.murmur2``, as unsigned 32 bits).
+
+    Same values as aiokafka's pure-Python version, about twice as fast: the 4-byte words are
+    unpacked in one call instead of assembled byte by byte.
+    """
+    length = len(data)
+    m = 0x5BD1E995
+    h = 0x9747B28C ^ length
+    n4 = length >> 2
+    for k in struct.unpack_from(f"<{n4}I", data):
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> 24
+        h = ((h * m) & 0xFFFFFFFF) ^ ((k * m) & 0xFFFFFFFF)
+    extra = length & 3
+    if extra:
+        tail = data[n4 << 2 :]
+        if extra == 3:
+            h ^= tail[2] << 16
+        if extra >= 2:
+            h ^= tail[1] << 8
+        h = ((h ^ tail[0]) * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def key_partition(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition Kafka's default partitioner gives ``key`` (``partitions`` sorted)."""
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
