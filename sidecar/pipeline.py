@@ -25,17 +25,16 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry
 
 from .config import PipelineSettings
 from .errors import PermanentError, RetryableError
 from .feedback import FeedbackJoiner
+from .pipeline_state import PipelineMetrics, QueueCollector, StageState
 from .scorers.embeddings import EmbeddingStage
 from .scorers.engine import ScoringEngine
 from .scorers.judge import JudgeRouter, JudgeStage
@@ -45,78 +44,6 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_START = 0.1
 _BACKOFF_MAX = 10.0
-
-
-@dataclass(slots=True)
-class StageState:
-    """Progress bookkeeping of one internal stage, for /healthz and metrics."""
-
-    name: str
-    queue: asyncio.Queue[Any]
-    busy_since: float | None = None
-    last_progress: float = field(default_factory=time.monotonic)
-
-    def stalled_for(self, now: float) -> float:
-        """Seconds this stage has held work without finishing it (0 when idle)."""
-        if self.busy_since is not None:
-            return now - self.busy_since
-        if self.queue.qsize() > 0:
-            return now - self.last_progress
-        return 0.0
-
-
-class _QueueCollector(Collector):
-    def __init__(self, stages: Sequence[StageState]) -> None:
-        self._stages = stages
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily(
-            "rag_sidecar_queue_depth", "Batches waiting in front of a stage.", labels=["stage"]
-        )
-        cap = GaugeMetricFamily(
-            "rag_sidecar_queue_capacity", "Capacity of a stage's queue.", labels=["stage"]
-        )
-        for st in self._stages:
-            depth.add_metric([st.name], st.queue.qsize())
-            cap.add_metric([st.name], st.queue.maxsize)
-        yield depth
-        yield cap
-
-
-class PipelineMetrics:
-    """The pipeline's own metrics (throughput, dead letters, drops, sink errors)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.traces = Counter(
-            "rag_sidecar_traces",
-            "Records processed, by source and outcome (scored, invalid, dropped).",
-            ("source", "outcome"),
-            registry=registry,
-        )
-        self.dead_letters = Counter(
-            "rag_sidecar_dead_letters",
-            "Records sent to the dead-letter sink, by reason.",
-            ("reason",),
-            registry=registry,
-        )
-        self.dropped = Counter(
-            "rag_sidecar_queue_dropped",
-            "Records dropped because a stage's queue was full (overflow=drop).",
-            ("stage",),
-            registry=registry,
-        )
-        self.sink_errors = Counter(
-            "rag_sidecar_sink_errors",
-            "Sink write failures, by sink and kind (retryable, permanent).",
-            ("sink", "kind"),
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "rag_sidecar_processing_seconds",
-            "From a record's arrival to its results being written.",
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=registry,
-        )
 
 
 @dataclass(slots=True)
@@ -160,7 +87,7 @@ class Pipeline:
         self._score_q: asyncio.Queue[Batch] = asyncio.Queue(settings.queue_size)
         self._write_q: asyncio.Queue[_Scored] = asyncio.Queue(settings.queue_size)
         self.stages = [StageState("score", self._score_q), StageState("write", self._write_q)]
-        registry.register(_QueueCollector(self.stages))
+        registry.register(QueueCollector(self.stages))
         self._tasks: list[asyncio.Task[None]] = []
         self._started_sinks: list[Sink | DeadLetterSink] = []
         self.ready = False
