@@ -1,7 +1,8 @@
 """Shared by the judge benchmarks: a llama.cpp server and a token-counting proxy.
 
 :func:`llama_server` starts ``python -m llama_cpp.server`` from ``.tools/llm-venv`` (installed
-by ``scripts/llm.sh``, never by the product) and stops it afterwards. :class:`CountingProxy`
+by ``scripts/llm.sh``, never by the product) and stops it afterwards (the code is shared with the
+real-LLM test: ``tests/support/llama.py``). :class:`CountingProxy`
 forwards ``/<tag>/v1/chat/completions`` to an upstream OpenAI-compatible endpoint and books
 requests and the upstream's ``usage`` tokens per tag, so two clients can be measured against
 the same server in one run.
@@ -10,9 +11,7 @@ the same server in one run.
 from __future__ import annotations
 
 import contextlib
-import socket
-import subprocess
-import tempfile
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,11 +25,20 @@ from sidecar.http import HttpServer, Request, Response
 from sidecar.scorers.judge import JudgeClient, JudgeScorer, JudgeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
-LLM_PYTHON = ROOT / ".tools" / "llm-venv" / "bin" / "python"
-MODELS = ROOT / ".tools" / "models"
-MODEL_05B = MODELS / "qwen2.5-coder-0.5b-q4_k_m.gguf"
-MODEL_15B = MODELS / "qwen2.5-coder-1.5b-q4_k_m.gguf"
+sys.path.insert(0, str(ROOT))
+from tests.support.llama import MODEL_05B, MODEL_15B, LlamaServerError  # noqa: E402
+from tests.support.llama import llama_server as _llama_server  # noqa: E402
 
+__all__ = [
+    "JSON_MODES",
+    "MODEL_05B",
+    "MODEL_15B",
+    "ROOT",
+    "CountingProxy",
+    "Tally",
+    "bench_scorer",
+    "llama_server",
+]
 
 JSON_MODES = ("auto", "schema", "inline", "on", "off")
 
@@ -55,51 +63,14 @@ def bench_scorer(
     return client, JudgeScorer(settings, client)
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
-def llama_server(
-    model: Path, *, n_ctx: int = 4096, threads: int = 2, ready_s: float = 180.0
-) -> Iterator[str]:
-    """Serve ``model`` as ``judge`` on a free port; yields the ``/v1`` base URL."""
-    for need in (LLM_PYTHON, model):
-        if not need.is_file():
-            raise SystemExit(f"{need} missing: run scripts/llm.sh (see bench/README.md)")
-    port = free_port()
-    args = [
-        str(LLM_PYTHON), "-m", "llama_cpp.server", "--model", str(model),
-        "--model_alias", "judge", "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(n_ctx), "--n_threads", str(threads),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + ready_s
-            while True:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    tail = log.read().decode(errors="replace")[-3000:]
-                    raise SystemExit(f"llama server exited {proc.returncode}:\n{tail}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"llama server not ready within {ready_s:.0f} s")
-                time.sleep(0.25)
+def llama_server(model: Path, **kwargs: Any) -> Iterator[str]:
+    """:func:`tests.support.llama.llama_server`, its errors as a bench's exit message."""
+    try:
+        with _llama_server(model, **kwargs) as url:
             yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    except LlamaServerError as exc:
+        raise SystemExit(f"{exc} (see bench/README.md)") from None
 
 
 @dataclass(slots=True)

@@ -11,15 +11,12 @@ heuristic events are the same as without a judge.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
@@ -27,18 +24,14 @@ from prometheus_client import CollectorRegistry
 from sidecar.app import build_pipeline
 from sidecar.config import load_settings
 from sidecar.scorers.judge import JUDGE_METRICS, JudgeSettings
-from tests.conftest import free_port
+from tests.support.llama import MODEL_05B, LlamaServerError
+from tests.support.llama import llama_server as start_llama_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "traces.jsonl"
-LLM_PYTHON = ROOT / ".tools" / "llm-venv" / "bin" / "python"
-MODEL = Path(
-    os.environ.get(
-        "RAG_SIDECAR_JUDGE_GGUF", ROOT / ".tools" / "models" / "qwen2.5-coder-0.5b-q4_k_m.gguf"
-    )
-)
+MODEL = Path(os.environ.get("RAG_SIDECAR_JUDGE_GGUF", MODEL_05B))
 N_TRACES = 4
 READY_TIMEOUT_S = 120.0
 JUDGE_BUDGET_S = 240.0  # CI's allowance once the server is up
@@ -48,41 +41,13 @@ if os.environ.get("RAG_SIDECAR_REAL_LLM") != "1":
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama_server() -> Iterator[str]:
     """A llama.cpp server on the 0.5B model; yields its ``/v1`` base URL."""
-    if not LLM_PYTHON.is_file():
-        pytest.fail(f"{LLM_PYTHON} missing: run scripts/llm.sh")
-    if not MODEL.is_file():
-        pytest.fail(f"{MODEL} missing: run scripts/llm.sh")
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    args = [
-        str(LLM_PYTHON), "-m", "llama_cpp.server", "--model", str(MODEL),
-        "--model_alias", "judge", "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "4096", "--n_threads", "2",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama server not ready in {READY_TIMEOUT_S:.0f} s")
-            time.sleep(0.25)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+        with start_llama_server(MODEL, threads=2, ready_s=READY_TIMEOUT_S) as url:
+            yield url
+    except LlamaServerError as exc:
+        pytest.fail(str(exc))
 
 
 def _metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
