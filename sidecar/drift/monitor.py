@@ -117,9 +117,10 @@ class DriftMonitor:
     # ------------------------------------------------------------------ input
 
     def observe(self, event: ScoredEvent, app: str, model: str, pv: str, now: float) -> None:
-        """Feed one event (labels already capped); drift and other events are ignored."""
+        """Feed one event (labels already capped): heuristic, judge and embedding scores; flags
+        of heuristic and judge events; thumbs of heuristic events. Other events are ignored."""
         kind = event.type
-        if kind != "heuristic" and kind != "judge":
+        if kind != "heuristic" and kind != "judge" and kind != "embedding":
             return
         ts = event.timestamp
         if not math.isfinite(ts) or ts > now + self.settings.max_future_s:
@@ -134,7 +135,7 @@ class DriftMonitor:
         for metric, value in event.scores.items():
             if metric in metrics and value == value:  # NaN-safe
                 self._value((app, model, pv, metric), "score", value, ts)
-        flags = self._flags_h if kind == "heuristic" else self._flags_j
+        flags = self._flags_h if kind == "heuristic" else self._flags_j if kind == "judge" else ()
         if flags:
             raised = event.flags
             for name, metric in flags:

@@ -15,6 +15,8 @@ DEFAULT_METRICS = (
     "groundedness_lexical",
     "answer_query_overlap",
     "context_query_overlap",
+    "groundedness_semantic",
+    "answer_relevance_semantic",
 )
 DEFAULT_FLAGS = ("low_groundedness", "refusal", "empty_retrieval", "judge_contradicted")
 

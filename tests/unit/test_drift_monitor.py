@@ -135,6 +135,17 @@ def test_rates_flags_and_thumbs_down() -> None:
     assert ("app", "m", "v1", "flag:judge_contradicted") not in m.store.series
 
 
+def test_embedding_scores_are_monitored_without_flags() -> None:
+    rec = Recorder()
+    m = DriftMonitor(settings(flags=["refusal", "judge_contradicted"]), rec)
+    t = run(m, 3 * 3600, 0.85, start=T0, kind="embedding", flags=("refusal",))
+    run(m, 3 * 3600, 0.50, start=t, kind="embedding", flags=("refusal",))
+    found = by_test(m.take_findings())
+    assert found["page_hinkley"][0].key == FAITH and found["psi"][0].direction == "down"
+    # embedding events raise no flags: neither flag series exists
+    assert not [k for k in m.store.series if k[3].startswith("flag:")]
+
+
 def test_drift_events_and_future_timestamps() -> None:
     m = DriftMonitor(settings())
     m.observe(event(T0, {"faithfulness": 0.5}, kind="drift"), "app", "m", "v1", T0)
@@ -192,11 +203,13 @@ def test_finding_event_is_a_stable_drift_event() -> None:
 
 
 def test_default_names_exist_and_settings_validate() -> None:
+    from sidecar.scorers.embeddings import EMBEDDING_METRICS
     from sidecar.scorers.heuristics.registry import FLAGS, METRICS
     from sidecar.scorers.judge import JUDGE_FLAGS, JUDGE_METRICS
 
     s = DriftSettings()
     ratio = {n for n, spec in METRICS.items() if spec.kind == "ratio"} | set(JUDGE_METRICS)
+    ratio |= set(EMBEDDING_METRICS)
     assert set(s.metrics) <= ratio
     assert set(s.flags) <= set(FLAGS) | set(JUDGE_FLAGS)
     assert s.baseline_s == 86400
