@@ -26,6 +26,12 @@ core; less means it waited, on the broker or on other tenants) and tansu's; join
 first record. The ratio row compares the best runs (the least disturbed by other tenants), the
 medians, and CPU time per trace (limit / sidecar); RSS is the highest VmHWM of all sidecar runs.
 
+  ceiling   before the broker starts, this process (first core) times scoring alone on 5,000 of
+            the traces: bench/heuristics_throughput.py's hot path (decode, validate, heuristics,
+            sampling, event JSON, Prometheus metrics; no Kafka, drift or feedback). The last line
+            prints limit CPU / (limit CPU + scoring CPU): the CPU ratio the sidecar could reach if
+            everything besides the limit's own work and scoring cost nothing.
+
   latency   the last sidecar, kept running after its backlog is scored (warm, steady state, no
             second group join): traces go into the same topic at half of the best sidecar rate
             for ``--latency-s`` seconds, each with ``timestamp`` = wall time at send and a
@@ -81,6 +87,7 @@ from _kafka import (
     stop_process,
     tail,
 )
+from heuristics_throughput import make_hot_path
 
 from sidecar.config import KafkaSettings, load_settings
 
@@ -466,6 +473,8 @@ def run(args: argparse.Namespace, log_dir: Path, core_a: int, core_b: int) -> No
     lines = make_lines(n)
     templates = latency_templates(lines[:5000])
     timeout = 120 + n / 500  # per pass: start-up + group join + a pessimistic 500 traces/s
+    pin_self({core_a})
+    hot_us = scoring_cpu_us(lines[:5000])
     broker = start_broker(log_dir, cpu=core_b)
     sidecars: list[Sidecar] = []
     try:
@@ -513,6 +522,33 @@ def run(args: argparse.Namespace, log_dir: Path, core_a: int, core_b: int) -> No
             sc.stop()
         broker.stop()
     report(lines, limits, sides, floor, lat, args.latency_s, kafka, (core_a, core_b), load0)
+    report_ceiling(best_of(limits), hot_us)
+
+
+def scoring_cpu_us(lines: Sequence[bytes], repeat: int = 3) -> float:
+    """CPU µs per trace of scoring alone, in this process: decode + validate + heuristics +
+    sampling + event JSON + Prometheus metrics (bench/heuristics_throughput.py's hot path)."""
+    run = make_hot_path(list(lines))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        n = run()
+        best = min(best, (time.process_time() - t0) / n * 1e6)
+    return best
+
+
+def best_of(rs: Sequence[Run]) -> Run:
+    return max(rs, key=lambda x: x.rate)
+
+
+def report_ceiling(lim: Run, hot_us: float) -> None:
+    """What the ratio could be if everything but the limit's own work and scoring were free."""
+    ceiling = lim.cpu_us / (lim.cpu_us + hot_us)
+    print(
+        f"ceiling: scoring alone (decode, heuristics, event, metrics; no I/O) costs {hot_us:.0f} "
+        f"us of CPU per trace; with the limit's {lim.cpu_us:.0f} us and nothing else, the CPU "
+        f"ratio could reach at most {ceiling:.2f}"
+    )
 
 
 async def prepare(broker: Broker, lines: Sequence[bytes], within_s: float) -> None:
@@ -533,8 +569,7 @@ def report(
     cores: tuple[int, int],
     load0: float,
 ) -> None:
-    def best(rs: Sequence[Run]) -> Run:
-        return max(rs, key=lambda x: x.rate)
+    best = best_of
 
     def med(rs: Sequence[Run]) -> float:
         return statistics.median(x.rate for x in rs)
