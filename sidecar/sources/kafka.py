@@ -182,7 +182,9 @@ class KafkaSource:
             decoder=_raw_decoder,
         )
 
-        async def handle(body: list[bytes], msg: KafkaMessage) -> None:
+        # The decoder hands over the message itself: asking for it through faststream's
+        # Context instead resolves a sync dependency in a worker thread, one hop per batch.
+        async def handle(msg: Any) -> None:
             await self._handle(msg)
 
         subscriber(handle)
@@ -373,5 +375,6 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 async def _raw_decoder(msg: Any) -> Any:
-    """Skip faststream's body decoding: the pipeline decodes the raw bytes itself."""
-    return msg.body
+    """Skip faststream's body decoding (the pipeline decodes the raw bytes itself): the
+    handler's argument is the :class:`KafkaMessage` (its ``raw_message`` holds the records)."""
+    return msg
