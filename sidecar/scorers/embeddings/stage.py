@@ -21,26 +21,24 @@ The event copies the heuristic event's labels, source and timestamp; its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 
-from ...events import Sampling, ScoredEvent, make_event_id
+from ...events import Sampling, ScoredEvent
 from ...sampling import hash_unit
 from ...stages import Result
 from ...trace import Trace
+from ..background import BackgroundStage, Write, derived_event
 from .metrics import EmbeddingMetrics
 from .settings import EmbeddingsSettings
 
 log = logging.getLogger(__name__)
-
-Write = Callable[[list[Result]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -60,7 +58,7 @@ class Outcome:
 ScoreFn = Callable[[Trace], Outcome]
 
 
-class EmbeddingStage:
+class EmbeddingStage(BackgroundStage[Result]):
     """Scores sampled traces in a worker thread and writes ``type="embedding"`` events."""
 
     def __init__(
@@ -72,17 +70,17 @@ class EmbeddingStage:
         version: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        super().__init__(
+            queue_size=settings.queue_size,
+            shutdown_timeout_s=settings.shutdown_timeout_s,
+            workers=["embeddings"],
+        )
         self.settings = settings
         self.version = version
         self.metrics = EmbeddingMetrics(registry)
         self._score = score
         self._clock = clock
-        self._queue: asyncio.Queue[Result] = asyncio.Queue(settings.queue_size)
-        self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._write: Write | None = None
-        self._closing = False
-        self._busy = False
         self.metrics.bind(self._queue.qsize, settings.queue_size)
 
     def wants(self, trace_id: str) -> bool:
@@ -94,32 +92,19 @@ class EmbeddingStage:
 
     async def start(self, write: Write) -> None:
         """Start the worker; embedding events are handed to ``write``."""
-        self._write = write
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings")
-        self._worker = asyncio.create_task(self._work(), name="embeddings")
+        await super().start(write)
 
     async def aclose(self) -> None:
         """Stop taking work; let it finish within ``shutdown_timeout_s``; count the rest."""
-        self._closing = True
-        if self._worker is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.shutdown_timeout_s):
-                    await self._queue.join()
-            abandoned = self._queue.qsize() + int(self._busy)
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
-        else:
-            abandoned = self._queue.qsize()
-        while not self._queue.empty():
-            self._queue.get_nowait()
-            self._queue.task_done()
+        await super().aclose()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
-        if abandoned:
-            self.metrics.skipped.labels("shutdown").inc(abandoned)
-            log.warning("embeddings stopped with work left", extra={"fields": {"n": abandoned}})
+
+    def _count_shutdown(self, n: int) -> None:
+        self.metrics.skipped.labels("shutdown").inc(n)
+        log.warning("embeddings stopped with work left", extra={"fields": {"n": n}})
 
     # ---------------------------------------------------------------------- offer
 
@@ -139,30 +124,31 @@ class EmbeddingStage:
 
     # --------------------------------------------------------------------- worker
 
-    async def _work(self) -> None:
+    async def _run(self, result: Result) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            result = await self._queue.get()
-            self._busy = True
-            try:
-                t0 = time.perf_counter()
-                outcome = await loop.run_in_executor(self._executor, self._score, result.trace)
-                self.metrics.seconds.observe(time.perf_counter() - t0)
-                await self._emit(result, outcome)
-            except Exception as exc:
-                self.metrics.skipped.labels("failed").inc()
-                log.warning(
-                    "trace not embedded",
-                    extra={
-                        "fields": {
-                            "trace_id": result.trace.trace_id,
-                            "error": f"{type(exc).__name__}: {exc}",
-                        }
-                    },
-                )
-            finally:
-                self._busy = False
-                self._queue.task_done()
+        t0 = time.perf_counter()
+        outcome = await loop.run_in_executor(self._executor, self._score, result.trace)
+        self.metrics.seconds.observe(time.perf_counter() - t0)
+        await self._emit(result, outcome)
+
+    def _run_failed(self, result: Result, exc: Exception) -> None:
+        self.metrics.skipped.labels("failed").inc()
+        log.warning(
+            "trace not embedded",
+            extra={
+                "fields": {
+                    "trace_id": result.trace.trace_id,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            },
+        )
+
+    def _write_failed(self, result: Result, exc: Exception) -> None:
+        self.metrics.skipped.labels("write_failed").inc()
+        log.warning(
+            "embedding event not written",
+            extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}},
+        )
 
     async def _emit(self, result: Result, outcome: Outcome) -> None:
         m = self.metrics
@@ -178,37 +164,20 @@ class EmbeddingStage:
         if not outcome.scores:
             m.skipped.labels("no_scores").inc()
             return
-        event = self._event(result, outcome)
-        assert self._write is not None
-        try:
-            await self._write([Result(result.trace, event)])
-        except Exception as exc:
-            m.skipped.labels("write_failed").inc()
-            log.warning(
-                "embedding event not written",
-                extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}},
-            )
-            return
-        m.scored.labels(outcome.origin).inc()
+        if await self._write_event(result, self._event(result, outcome)):
+            m.scored.labels(outcome.origin).inc()
 
     def _event(self, result: Result, outcome: Outcome) -> ScoredEvent:
-        heuristic = result.event
-        trace_id = heuristic.trace_id
         detail = {"origin": outcome.origin, **outcome.detail}
         if outcome.skipped:
             detail["skipped"] = dict(outcome.skipped)
-        return ScoredEvent(
-            event_id=make_event_id(trace_id, "embedding", self.version),
-            trace_id=trace_id,
-            type="embedding",
-            timestamp=heuristic.timestamp,
-            scored_at=self._clock(),
-            scorer_version=self.version,
-            source=heuristic.source,
-            labels=heuristic.labels,
+        return derived_event(
+            result,
+            "embedding",
+            self.version,
+            self._clock(),
             scores={k: round(v, 4) for k, v in outcome.scores.items()},
             flags=[],
             sampled=Sampling(selected=False, reasons=[]),
-            feedback=None,
             detail=detail,
         )

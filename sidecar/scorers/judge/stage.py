@@ -28,18 +28,19 @@ sinks do not count sampling and feedback twice — the sample reasons are in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
 from ...errors import JudgeBadOutput, JudgeBreakerOpen, JudgeError
-from ...events import Sampling, ScoredEvent, make_event_id
+from ...events import Sampling, ScoredEvent
 from ...stages import Result
+from ..background import BackgroundStage, derived_event
+from ..background import Write as Write  # re-exported: the router imports it from here
 from .budget import Budget, is_priority
 from .cache import LruCache, content_key
 from .client import JudgeClient
@@ -49,8 +50,6 @@ from .scorer import Judgement, JudgeScorer, Ledger
 from .settings import JudgeSettings
 
 log = logging.getLogger(__name__)
-
-Write = Callable[[list[Result]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -64,7 +63,7 @@ class _Job:
     """Judge anew: no cache lookup, no twin sharing, nothing cached (canaries)."""
 
 
-class JudgeStage:
+class JudgeStage(BackgroundStage[_Job]):
     """Judges sampled traces in the background and writes ``type="judge"`` events."""
 
     def __init__(
@@ -81,6 +80,11 @@ class JudgeStage:
         registry; by default the families are created on ``registry``."""
         self.settings = settings
         self.name = settings.name
+        super().__init__(
+            queue_size=settings.queue_size,
+            shutdown_timeout_s=settings.shutdown_timeout_s,
+            workers=[f"judge:{self.name}:{i}" for i in range(settings.concurrency)],
+        )
         self.metrics = metrics if metrics is not None else JudgeMetrics(registry)
         self._own_client = client is None
         self.client = client if client is not None else JudgeClient(settings)
@@ -96,13 +100,8 @@ class JudgeStage:
         )
         self.cache: LruCache[Judgement] = LruCache(settings.cache_size)
         self._clock = clock
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(settings.queue_size)
         self._open_slots_floor = int(settings.queue_size * settings.priority_reserve)
         self._pending: dict[str, asyncio.Future[Judgement | None]] = {}
-        self._workers: list[asyncio.Task[None]] = []
-        self._write: Write | None = None
-        self._closing = False
-        self._inflight = 0
         self._fresh_ids = itertools.count()
         self.on_failed: Callable[[Result, str], None] | None = None
         """Called with a queued trace that got no judge event, and the skip reason."""
@@ -114,40 +113,22 @@ class JudgeStage:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self, write: Write) -> None:
-        """Start the workers; judge events are handed to ``write``."""
-        self._write = write
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"judge:{self.name}:{i}")
-            for i in range(self.settings.concurrency)
-        ]
-
     async def aclose(self) -> None:
         """Stop taking work; let it finish within ``shutdown_timeout_s``; count the rest."""
-        self._closing = True
-        if self._workers:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.shutdown_timeout_s):
-                    await self._queue.join()
-            abandoned = self._queue.qsize() + self._inflight
-            for task in self._workers:
-                task.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
-            self._workers = []
-        else:
-            abandoned = self._queue.qsize()
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            if job.reservation is not None:
-                self.budget.settle(job.reservation, None)
-        if abandoned:
-            self._skip("shutdown", abandoned)
-            log.warning(
-                "judge stopped with work left",
-                extra={"fields": {"judge": self.name, "abandoned": abandoned}},
-            )
+        await super().aclose()
         if self._own_client:
             await self.client.aclose()
+
+    def _drop(self, job: _Job) -> None:
+        if job.reservation is not None:
+            self.budget.settle(job.reservation, None)
+
+    def _count_shutdown(self, n: int) -> None:
+        self._skip("shutdown", n)
+        log.warning(
+            "judge stopped with work left",
+            extra={"fields": {"judge": self.name, "abandoned": n}},
+        )
 
     # ---------------------------------------------------------------------- offer
 
@@ -197,17 +178,16 @@ class JudgeStage:
 
     # --------------------------------------------------------------------- workers
 
-    async def _worker(self) -> None:
-        while True:
-            job = await self._queue.get()
-            self._inflight += 1
-            try:
-                await self._run(job)
-            except Exception:
-                log.exception("judge worker failed", extra={"fields": {"judge": self.name}})
-            finally:
-                self._inflight -= 1
-                self._queue.task_done()
+    def _run_failed(self, job: _Job, exc: Exception) -> None:
+        log.error("judge worker failed", exc_info=exc, extra={"fields": {"judge": self.name}})
+
+    def _write_failed(self, result: Result, exc: Exception) -> None:
+        self._skip("write_failed")
+        self._failed(result, "write_failed")
+        log.warning(
+            "judge event not written",
+            extra={"fields": {"judge": self.name, "error": f"{type(exc).__name__}: {exc}"}},
+        )
 
     async def _run(self, job: _Job) -> None:
         judgement, cached = job.cached, job.cached is not None
@@ -215,19 +195,8 @@ class JudgeStage:
             judgement, cached = await self._judge(job)
             if judgement is None:
                 return
-        event = self._event(job.result, judgement, cached=cached)
-        assert self._write is not None
-        try:
-            await self._write([Result(job.result.trace, event)])
-        except Exception as exc:
-            self._skip("write_failed")
-            self._failed(job.result, "write_failed")
-            log.warning(
-                "judge event not written",
-                extra={"fields": {"judge": self.name, "error": f"{type(exc).__name__}: {exc}"}},
-            )
-            return
-        self.metrics.judged.labels(self.name).inc()
+        if await self._write_event(job.result, self._event(job.result, judgement, cached=cached)):
+            self.metrics.judged.labels(self.name).inc()
 
     async def _judge(self, job: _Job) -> tuple[Judgement | None, bool]:
         """Judge a job (or reuse a twin's judgement); (None, False) when it failed."""
@@ -293,19 +262,13 @@ class JudgeStage:
                 latency_s=0.0,
             )
         detail["sample_reasons"] = list(heuristic.sampled.reasons)
-        trace_id = result.trace.trace_id
-        return ScoredEvent(
-            event_id=make_event_id(trace_id, "judge", self.version),
-            trace_id=trace_id,
-            type="judge",
-            timestamp=heuristic.timestamp,
-            scored_at=self._clock(),
-            scorer_version=self.version,
-            source=heuristic.source,
-            labels=heuristic.labels,
+        return derived_event(
+            result,
+            "judge",
+            self.version,
+            self._clock(),
             scores=dict(judgement.scores),
             flags=list(judgement.flags),
             sampled=Sampling(selected=True, reasons=[]),
-            feedback=None,
             detail=detail,
         )
