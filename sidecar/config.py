@@ -146,6 +146,19 @@ class KafkaSettings(BaseModel):
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     max_batch_size: int = Field(1 << 20, ge=16384, description="Producer batch bytes.")
     request_timeout_ms: int = Field(30_000, ge=1000)
+    delivery_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="A sink write not acknowledged in this time fails (retried; counted in "
+        "rag_sidecar_sink_errors_total) instead of hanging.",
+    )
+    dead_letter_max_bytes: int = Field(
+        1_000_000,
+        ge=1024,
+        description="Dead-letter values are cut to this many bytes (headers dlq_truncated, "
+        "dlq_original_bytes, dlq_original_sha256; the whole record stays at its source offset): "
+        "a record the topic cannot take would otherwise stop the pipeline.",
+    )
 
     @model_validator(mode="after")
     def _check_security(self) -> KafkaSettings:

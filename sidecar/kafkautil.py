@@ -28,6 +28,11 @@ _PERMANENT = (
     ke.UnsupportedSaslMechanismError,
     ke.AuthenticationFailedError,
     ke.UnsupportedCodecError,
+    # The idempotent producer's fatal states: aiokafka fails every later send with a copy of
+    # the error, so only a new producer (a restart) gets the sink going again.
+    ke.OutOfOrderSequenceNumber,
+    ke.ProducerFenced,
+    ke.InvalidProducerEpoch,
 )
 
 

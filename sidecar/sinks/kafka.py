@@ -15,6 +15,7 @@ hashed as the default partitioner does) instead of one ``send()`` per message.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ class _Producer:
         self.topic = spec.topics[0]
         self._kwargs = producer_kwargs(settings, spec.bootstrap)
         self._batch_bytes: int = settings.max_batch_size
+        self._delivery_timeout_s = settings.delivery_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._next = -1  # round robin for messages without a key
 
@@ -64,17 +66,21 @@ class _Producer:
             partitions = sorted(await producer.partitions_for(topic))
             if not partitions:
                 raise RetryableError(f"produce to {topic}: no partitions known yet")
+            # Without a key, like the default partitioner: partitions with a leader only.
+            available = sorted(producer.client.cluster.available_partitions_for_topic(topic))
+            unkeyed = available or partitions
             open_batches: dict[int, BatchBuilder] = {}
             futures: list[asyncio.Future[Any]] = []
             for key, value, headers in messages:
                 if key is None:
-                    self._next = (self._next + 1) % len(partitions)
-                    part = partitions[self._next]
+                    self._next = (self._next + 1) % len(unkeyed)
+                    part = unkeyed[self._next]
                 else:
                     part = key_partition(key, partitions)
                 if len(value) + len(key or b"") >= self._batch_bytes:
                     pending = open_batches.pop(part, None)
                     if pending is not None:
+                        pending.close()
                         futures.append(await producer.send_batch(pending, topic, partition=part))
                     futures.append(
                         await producer.send(topic, value, key=key, headers=headers, partition=part)
@@ -91,7 +97,12 @@ class _Producer:
             for part, batch in open_batches.items():
                 batch.close()  # complete: the sender need not wait linger_ms for more
                 futures.append(await producer.send_batch(batch, topic, partition=part))
-            await asyncio.gather(*futures)
+            async with asyncio.timeout(self._delivery_timeout_s):
+                await asyncio.gather(*futures)
+        except TimeoutError:
+            raise RetryableError(
+                f"produce to {topic}: not acknowledged within {self._delivery_timeout_s:g} s"
+            ) from None
         except StageError:
             raise
         except Exception as exc:
@@ -171,11 +182,32 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
 
 
 class KafkaDeadLetterSink(_KafkaSink):
-    """Writes dead letters to a topic: original bytes, reason and origin in headers."""
+    """Writes dead letters to a topic: original bytes, reason and origin in headers.
+
+    A value longer than ``kafka.dead_letter_max_bytes`` is cut to that length, with headers
+    ``dlq_truncated``, ``dlq_original_bytes`` and ``dlq_original_sha256``: a record too large
+    for the dead-letter topic would otherwise fail the pipeline on every restart (the whole
+    record is still at its source topic/partition/offset, in the headers).
+    """
+
+    def __init__(self, spec: KafkaSpec, settings: KafkaSettings) -> None:
+        super().__init__(spec, settings)
+        self.max_bytes = settings.dead_letter_max_bytes
 
     async def write(self, letters: Sequence[DeadLetter]) -> None:
         """Send dead letters and wait for acknowledgements."""
-        await self._send([(_key(d), d.raw, dead_letter_headers(d)) for d in letters])
+        await self._send([self._message(d) for d in letters])
+
+    def _message(self, letter: DeadLetter) -> Message:
+        raw, headers = letter.raw, dead_letter_headers(letter)
+        if len(raw) > self.max_bytes:
+            headers += [
+                ("dlq_truncated", b"true"),
+                ("dlq_original_bytes", str(len(raw)).encode()),
+                ("dlq_original_sha256", hashlib.sha256(raw).hexdigest().encode()),
+            ]
+            raw = raw[: self.max_bytes]
+        return _key(letter), raw, headers
 
 
 def _key(letter: DeadLetter) -> bytes | None:

@@ -10,9 +10,12 @@
 * Rebalance: revoked partitions commit what is finished, then forget their
   in-flight batches (their late completions are ignored; the new owner re-reads
   them: duplicates, never loss).
-* Backpressure: above ``kafka.max_in_flight`` records read but not written, every
-  assigned partition is paused (the consumer keeps polling and heartbeating, so
-  the group is not left); below half of it they resume.
+* Backpressure: the handler never waits on the pipeline. It queues the batch for a
+  forwarding task (which does wait when the pipeline's queue is full) and returns,
+  so the consumer keeps polling: a long sink outage never exceeds
+  ``max_poll_interval_ms`` and never drops the replica from the group. Above
+  ``kafka.max_in_flight`` records read but not written (queued here included), every
+  assigned partition is paused; below half of it they resume.
 * ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset.
 """
 
@@ -123,6 +126,9 @@ class KafkaSource:
         self._idle.set()
         self._stopped = asyncio.Event()
         self._commit_task: asyncio.Task[None] | None = None
+        self._backlog: deque[Batch] = deque()
+        self._backlog_ready = asyncio.Event()
+        self._forward_task: asyncio.Task[None] | None = None
         self.commits = Counter(
             "rag_sidecar_kafka_commits",
             "Offset commits, by outcome (ok, failed).",
@@ -226,10 +232,12 @@ class KafkaSource:
                 "kafka in-flight records not written in time; they will be re-read",
                 extra={"fields": {"in_flight": self.in_flight}},
             )
-        if self._commit_task is not None:
-            self._commit_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._commit_task
+        for task in (self._commit_task, self._forward_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._backlog.clear()  # never emitted: not committed, re-read
         await self._commit()
         if self._broker is not None:
             await self._broker.stop()
@@ -253,6 +261,9 @@ class KafkaSource:
         for rec in records_in:
             topic, partition, offset = rec.topic, rec.partition, rec.offset
             attrs = {"topic": topic, "partition": str(partition), "offset": str(offset)}
+            if rec.key:  # dead letters keep the original key (when it is text)
+                with contextlib.suppress(UnicodeDecodeError):
+                    attrs["key"] = rec.key.decode()
             records.append(Record(rec.value or b"", f"{topic}/{partition}@{offset}", now, attrs))
             last[TopicPartition(topic, partition)] = offset + 1
         handles = []
@@ -265,7 +276,21 @@ class KafkaSource:
         self._idle.clear()
         if self.in_flight >= self.settings.max_in_flight:
             self._pause_all()
-        await self._emit(Batch(self.name, records, self._completion(handles, len(records))))
+        self._backlog.append(Batch(self.name, records, self._completion(handles, len(records))))
+        self._backlog_ready.set()
+        if self._forward_task is None:
+            self._forward_task = asyncio.create_task(self._forward(), name="kafka:forward")
+
+    async def _forward(self) -> None:
+        """Hand queued batches to the pipeline in read order, waiting when it is full."""
+        backlog, ready = self._backlog, self._backlog_ready
+        while True:
+            while not backlog:
+                ready.clear()
+                await ready.wait()
+            batch = backlog.popleft()
+            assert self._emit is not None
+            await self._emit(batch)
 
     def _completion(self, handles: list[tuple[PartitionOffsets, list[Any]]], n: int) -> Any:
         def done(ok: bool) -> None:
@@ -312,15 +337,19 @@ class KafkaSource:
         consumer = self._consumer
         if consumer is None:
             return
+        assigned = consumer.assignment()  # commit() refuses the lot if one is not assigned
         due = {
             tp: off
             for tp, part in self._parts.items()
-            if (only is None or tp in only) and (off := part.due()) is not None
+            if (only is None or tp in only) and tp in assigned and (off := part.due()) is not None
         }
         if not due:
             return
         try:
-            await consumer.commit(due)
+            # aiokafka retries a commit for as long as the coordinator is unreachable:
+            # bounded here, so a broker outage cannot hang a rebalance or the shutdown.
+            async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
+                await consumer.commit(due)
         except Exception as exc:  # rebalance in progress, coordinator moved, broker down
             self.commits.labels("failed").inc()
             log.warning(
@@ -337,9 +366,10 @@ class KafkaSource:
     def positions(self) -> list[tuple[TopicPartition, int | None, int | None]]:
         """(partition, high watermark, committed offset) for assigned partitions."""
         consumer = self._consumer
+        assigned = consumer.assignment() if consumer is not None else set()
         out = []
         for tp, part in list(self._parts.items()):
-            hw = consumer.highwater(tp) if consumer is not None else None
+            hw = consumer.highwater(tp) if consumer is not None and tp in assigned else None
             out.append((tp, hw, part.committed))
         return out
 

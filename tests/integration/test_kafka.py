@@ -77,6 +77,7 @@ async def test_consume_score_publish_dead_letter_and_commit(kafka: Broker) -> No
         assert dict(m.headers)["event_id"] == d["event_id"].encode()
     letters = await read_all(kafka.bootstrap, "dlq", expect=3)
     assert sorted(m.value for m in letters) == sorted(bad)
+    assert sorted(m.key for m in letters) == [b"100", b"101", b"102"]  # original keys kept
     reasons = sorted(dict(m.headers)["dlq_reason"] for m in letters)
     assert reasons == [b"not_json", b"not_object", b"unknown_format"]
     h = dict(letters[0].headers)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import signal
+import time
 
 import pytest
 
@@ -36,6 +39,19 @@ def sink(broker: Broker, topic: str, **kafka: object) -> KafkaDeadLetterSink:
     ).kafka
     spec = parse_sink_uri(f"kafka://{broker.bootstrap}/{topic}")
     return KafkaDeadLetterSink(spec, settings)  # type: ignore[arg-type]
+
+
+def test_producer_errors_map_onto_the_error_tree() -> None:
+    from aiokafka import errors as ke
+
+    from sidecar.errors import RetryableError
+    from sidecar.kafkautil import translate
+
+    # The idempotent producer's fatal states: retrying the same producer never recovers.
+    for fatal in (ke.OutOfOrderSequenceNumber, ke.ProducerFenced, ke.MessageSizeTooLargeError):
+        assert isinstance(translate(fatal(), "produce"), PermanentError), fatal
+    for passing in (ke.KafkaTimeoutError, ke.NotLeaderForPartitionError, ConnectionError):
+        assert isinstance(translate(passing(), "produce"), RetryableError), passing
 
 
 def test_murmur2_matches_aiokafka() -> None:
@@ -94,9 +110,30 @@ async def test_unkeyed_messages_spread_and_oversized_ones_still_go(kafka: Broker
     assert any(len(m.value) > 100_000 for m in got)
 
 
+async def test_a_dead_letter_too_large_for_the_topic_is_cut_not_fatal(kafka: Broker) -> None:
+    """A 3 MB record (accepted upstream, compressed) must not stop the pipeline on every
+    restart: its dead letter keeps the first dead_letter_max_bytes and says so."""
+    await create_topics(kafka.bootstrap, "dlq", partitions=1)
+    big = letter(0, "k", size=3_000_000)
+    s = sink(kafka, "dlq")
+    await s.start()
+    try:
+        await s.write([big, letter(1, "k")])
+    finally:
+        await s.aclose()
+    got = await read_all(kafka.bootstrap, "dlq", expect=2)
+    assert [m.value[:6] for m in got] == [b"000000", b"000001"]
+    h = dict(got[0].headers)
+    assert len(got[0].value) == 1_000_000 and got[0].value == big.raw[:1_000_000]
+    assert h["dlq_truncated"] == b"true" and h["dlq_original_bytes"] == b"3000006"
+    assert h["dlq_original_sha256"] == hashlib.sha256(big.raw).hexdigest().encode()
+    assert h["dlq_origin"] == b"traces/0/0" and got[0].key == b"k"
+    assert "dlq_truncated" not in dict(got[1].headers)
+
+
 async def test_a_message_over_the_request_limit_is_a_permanent_error(kafka: Broker) -> None:
     await create_topics(kafka.bootstrap, "dlq", partitions=1)
-    s = sink(kafka, "dlq")
+    s = sink(kafka, "dlq", dead_letter_max_bytes=4 << 20)
     await s.start()
     try:
         with pytest.raises(PermanentError, match="MessageSizeTooLarge"):
@@ -104,3 +141,28 @@ async def test_a_message_over_the_request_limit_is_a_permanent_error(kafka: Brok
         assert s.written == 0
     finally:
         await s.aclose()
+
+
+async def test_an_unacknowledged_write_times_out_as_retryable(kafka: Broker) -> None:
+    """A broker that stops answering (SIGSTOP) fails the write after delivery_timeout_s, for
+    the pipeline to retry, instead of hanging on the acknowledgements; it then recovers."""
+    from sidecar.errors import RetryableError
+
+    await create_topics(kafka.bootstrap, "dlq", partitions=1)
+    s = sink(kafka, "dlq", delivery_timeout_s=1.0)
+    await s.start()
+    try:
+        await s.write([letter(0, "k")])
+        os.kill(kafka.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(RetryableError, match="not acknowledged within 1 s"):
+                await s.write([letter(1, "k")])
+            assert time.monotonic() - started < 5
+        finally:
+            os.kill(kafka.proc.pid, signal.SIGCONT)
+        await s.write([letter(2, "k")])
+    finally:
+        await s.aclose()
+    got = await read_all(kafka.bootstrap, "dlq", expect=3)
+    assert {int(m.value[:6]) for m in got} >= {0, 2}

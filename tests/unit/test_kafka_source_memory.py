@@ -24,6 +24,15 @@ def source(**kafka: object) -> KafkaSource:
     return KafkaSource(spec, settings.kafka, CollectorRegistry())  # type: ignore[arg-type]
 
 
+async def forwarded(src: KafkaSource) -> None:
+    """Let the source's forwarding task hand its queued batches to ``emit``."""
+    for _ in range(100):
+        if not src._backlog:
+            break
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
 def test_commit_point_advances_only_over_the_finished_prefix() -> None:
     part = PartitionOffsets(committed=10)
     a, b, c = part.add(20), part.add(30), part.add(40)
@@ -46,6 +55,7 @@ async def test_handler_emits_records_with_origin_and_tracks_in_flight() -> None:
 
     async with TestKafkaBroker(src.build(emit)) as br:
         await br.publish_batch(b"one", b"two", topic="traces")
+        await forwarded(src)
     assert [r.value for b in batches for r in b.records] == [b"one", b"two"]
     rec = batches[0].records[0]
     assert rec.origin == "traces/0@0"
@@ -54,6 +64,44 @@ async def test_handler_emits_records_with_origin_and_tracks_in_flight() -> None:
     for b in batches:
         b.done(True)
     assert src.in_flight == 0
+
+
+async def test_handler_keeps_text_keys_for_dead_letters() -> None:
+    src = source()
+    batches: list[Batch] = []
+
+    async def emit(batch: Batch) -> None:
+        batches.append(batch)
+
+    async with TestKafkaBroker(src.build(emit)) as br:
+        await br.publish(b"x", topic="traces", key=b"trace-7")
+        await br.publish(b"y", topic="traces", key=b"\xff\xfe")
+        await forwarded(src)
+    attrs = [r.attrs for b in batches for r in b.records]
+    assert attrs[0] is not None and attrs[0]["key"] == "trace-7"
+    assert attrs[1] is not None and "key" not in attrs[1]  # not UTF-8: left out
+
+
+async def test_handler_never_waits_on_a_full_pipeline() -> None:
+    """A stuck pipeline blocks the forwarder, not faststream's consume loop (which must keep
+    polling to stay in the group); past max_in_flight the partitions pause instead."""
+    src = source(max_in_flight=4)
+    gate = asyncio.Event()
+    emitted: list[Batch] = []
+
+    async def emit(batch: Batch) -> None:
+        emitted.append(batch)
+        await gate.wait()  # the pipeline's queue is full
+
+    async with TestKafkaBroker(src.build(emit)) as br:
+        for i in range(3):
+            await asyncio.wait_for(br.publish_batch(b"a%d" % i, b"b%d" % i, topic="traces"), 1)
+        await forwarded(src)
+        assert len(emitted) == 1 and len(src._backlog) == 2
+        assert src.in_flight == 6 and src.paused
+        gate.set()
+        await forwarded(src)
+        assert len(emitted) == 3 and not src._backlog
 
 
 async def test_backpressure_pauses_and_resumes() -> None:
@@ -68,6 +116,7 @@ async def test_backpressure_pauses_and_resumes() -> None:
         assert not src.paused
         await br.publish_batch(b"4", b"5", topic="traces")
         assert src.paused, "5 records in flight > max_in_flight=4"
+        await forwarded(src)
         batches[0].done(True)  # 2 left in flight <= 4 // 2
         assert not src.paused
 
