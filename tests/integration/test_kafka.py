@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from sidecar.app import build_pipeline
+from sidecar.app import build_engine, build_pipeline, build_sources
 from sidecar.config import load_settings
 from sidecar.pipeline import Pipeline
+from sidecar.sources.kafka import KafkaSource
+from sidecar.stages import Result
 from tests.conftest import make_trace
 from tests.support.kafka_io import committed, create_topics, produce, read_all
+from tests.support.memory import MemoryDLQ
 from tests.support.tansu import Broker
 
 pytestmark = pytest.mark.integration
@@ -223,3 +227,61 @@ async def test_two_replicas_split_partitions_without_overlap(kafka: Broker) -> N
     events = await read_all(kafka.bootstrap, "events", expect=2000)
     ids = [orjson.loads(m.value)["trace_id"] for m in events]
     assert len(ids) == 2000 and len(set(ids)) == 2000, "no trace scored by both replicas"
+
+
+async def test_long_sink_outage_keeps_the_consumer_in_its_group(kafka: Broker) -> None:
+    """A sink stuck for 3x max_poll_interval_ms: the consumer keeps polling (paused), so it
+    is never dropped from the group; afterwards everything is written and committed."""
+    await create_topics(kafka.bootstrap, "traces", "events")
+    n = 3000
+    await produce(
+        kafka.bootstrap, "traces", [orjson.dumps(make_trace(trace_id=f"o{i}")) for i in range(n)]
+    )
+    gate = asyncio.Event()
+    written: list[str] = []
+
+    class StuckSink:
+        name = "stuck"
+
+        async def start(self) -> None: ...
+        async def flush(self) -> None: ...
+        async def aclose(self) -> None: ...
+
+        async def write(self, results: Sequence[Result]) -> None:
+            await gate.wait()
+            written.extend(r.trace.trace_id for r in results)
+
+    # Small batches: the pipeline's queues (2 x 8 batches) fill long before max_in_flight.
+    settings = kafka_settings(kafka, max_poll_interval_ms=2000, max_in_flight=2000, max_records=50)
+    registry = CollectorRegistry()
+    [source] = build_sources(settings, registry)
+    assert isinstance(source, KafkaSource)
+    pipe = Pipeline(
+        sources=[source],
+        sinks=[StuckSink()],
+        dead_letters=MemoryDLQ(),
+        engine=build_engine(settings),
+        registry=registry,
+        settings=settings.pipeline,
+    )
+    await pipe.start()
+    try:
+        await wait_for(lambda: source.in_flight >= 900)  # the pipeline's queues are full
+        consumer = source._consumer
+        assert consumer is not None
+        # aiokafka leaves the group when no getmany() ran for max_poll_interval_ms: the time
+        # since the last one ended must stay short through an outage 3 times that long.
+        idle = 0.0
+        for _ in range(30):
+            await asyncio.sleep(0.2)
+            idle = max(idle, consumer._subscription.fetcher_idle_time)
+        assert idle < 1.0, f"the consumer stopped polling for {idle:.1f} s"
+        assert source.paused and source.in_flight >= 2000  # read ahead up to max_in_flight
+        gate.set()
+        await wait_for(lambda: len(written) >= n)
+        await asyncio.sleep(0.5)  # a commit interval or two
+    finally:
+        await pipe.aclose()
+    assert set(written) == {f"o{i}" for i in range(n)}
+    offsets = await committed(kafka.bootstrap, "g1", "traces", 3)
+    assert sum(o or 0 for o in offsets.values()) == n, offsets
