@@ -302,7 +302,13 @@ class Pipeline:
                 writes.append(
                     self._retrying(f"dead_letter:{dlq.name}", functools.partial(dlq.write, letters))
                 )
-            await asyncio.gather(*writes)
+            tasks = [asyncio.ensure_future(w) for w in writes]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:  # a permanent failure stops the other sinks' retries too
+                    task.cancel()
+                raise
             for item in items:
                 results = item.results + item.extra if item.extra else item.results
                 source = item.batch.source

@@ -121,6 +121,27 @@ async def test_permanent_error_fails_pipeline_without_ack() -> None:
     assert not ok and "disk gone" in detail["failure"]
 
 
+async def test_permanent_error_stops_the_other_sinks_retries() -> None:
+    flaky = MemorySink(fail_times=10**6)  # retryable forever, 10 ms apart
+    broken = MemorySink(fail_times=1, exc=PermanentError("disk gone"))
+    src = ListSource([lines(2)])
+    p = Pipeline(
+        sources=[src],
+        sinks=[flaky, broken],
+        dead_letters=MemoryDLQ(),
+        engine=build_engine(Settings()),
+        registry=CollectorRegistry(),
+        settings=PipelineSettings(),
+    )
+    await p.start()
+    assert not await p.drained()
+    tries = flaky.fail_times
+    await asyncio.sleep(0.1)
+    assert flaky.fail_times == tries, "the retryable sink is still being retried"
+    await p.aclose()
+    assert src.acks == [(0, False)]
+
+
 async def test_block_policy_bounds_in_flight_batches() -> None:
     src, sink = ListSource([lines(1, f"b{i}-") for i in range(30)]), MemorySink(delay=0.01)
     p, _, _ = make(src, sink, queue_size=2)
