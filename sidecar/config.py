@@ -145,7 +145,13 @@ class KafkaSettings(BaseModel):
     linger_ms: int = Field(5, ge=0)
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     max_batch_size: int = Field(1 << 20, ge=16384, description="Producer batch bytes.")
-    request_timeout_ms: int = Field(30_000, ge=1000)
+    request_timeout_ms: int = Field(
+        30_000,
+        ge=1000,
+        description="Per request; also bounds each offset commit. aiokafka sends JoinGroup with "
+        "it too: keep it above the time the broker holds a join (Apache Kafka's "
+        "group.initial.rebalance.delay.ms is 3 s; at 2 s the sidecar never joined tansu's group).",
+    )
     delivery_timeout_s: float = Field(
         120.0,
         gt=0,

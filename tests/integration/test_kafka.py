@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Sequence
 
@@ -285,3 +287,28 @@ async def test_long_sink_outage_keeps_the_consumer_in_its_group(kafka: Broker) -
     assert set(written) == {f"o{i}" for i in range(n)}
     offsets = await committed(kafka.bootstrap, "g1", "traces", 3)
     assert sum(o or 0 for o in offsets.values()) == n, offsets
+
+
+async def test_shutdown_with_the_broker_frozen_does_not_hang(kafka: Broker) -> None:
+    """SIGSTOP the broker, then stop the sidecar: commits and the producer's flush are bounded
+    (request_timeout_ms, delivery_timeout_s), so the stop finishes instead of hanging until
+    Kubernetes kills the pod."""
+    await create_topics(kafka.bootstrap, "traces", "events", "dlq")
+    await produce(
+        kafka.bootstrap, "traces", [orjson.dumps(make_trace(trace_id=f"f{i}")) for i in range(200)]
+    )
+    registry = CollectorRegistry()
+    settings = kafka_settings(kafka, request_timeout_ms=8000, delivery_timeout_s=2.0)
+    pipe = build_pipeline(settings, registry)
+    await pipe.start()
+    try:
+        await wait_for(lambda: scored(registry) >= 200)
+        os.kill(kafka.proc.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        await asyncio.wait_for(pipe.aclose(), 60)
+        took = time.monotonic() - started
+    finally:
+        os.kill(kafka.proc.pid, signal.SIGCONT)
+    # The final commit gives up after request_timeout_ms (8 s); before it was bounded, this
+    # stop hung past the 60 s limit.
+    assert took < 30, f"stopped in {took:.1f} s with the broker frozen"
