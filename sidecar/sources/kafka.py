@@ -127,6 +127,7 @@ class KafkaSource:
         self._stopped = asyncio.Event()
         self._commit_task: asyncio.Task[None] | None = None
         self._backlog: deque[Batch] = deque()
+        self._commit_pending: asyncio.Future[None] | None = None
         self._backlog_ready = asyncio.Event()
         self._forward_task: asyncio.Task[None] | None = None
         self.commits = Counter(
@@ -345,11 +346,19 @@ class KafkaSource:
         }
         if not due:
             return
+        if self._commit_pending is not None and not self._commit_pending.done():
+            return  # an earlier commit is still trying: never race it (offsets could go back)
+        # aiokafka retries a commit for as long as the coordinator is unreachable: the wait is
+        # bounded here, so a broker outage cannot hang a rebalance or the shutdown. The commit
+        # itself is not cancelled (aiokafka shields an inner task that would then fail with
+        # nobody to read its error); it finishes or fails on its own, or with the consumer.
+        task = self._commit_pending = asyncio.ensure_future(consumer.commit(due))
         try:
-            # aiokafka retries a commit for as long as the coordinator is unreachable:
-            # bounded here, so a broker outage cannot hang a rebalance or the shutdown.
-            async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
-                await consumer.commit(due)
+            done, _ = await asyncio.wait({task}, timeout=self.settings.request_timeout_ms / 1000)
+            if not done:
+                task.add_done_callback(_retrieve)
+                raise TimeoutError(f"no answer within {self.settings.request_timeout_ms} ms")
+            task.result()
         except Exception as exc:  # rebalance in progress, coordinator moved, broker down
             self.commits.labels("failed").inc()
             log.warning(
@@ -391,6 +400,12 @@ class KafkaSource:
             self._parts[tp] = PartitionOffsets(committed)
         if self.paused and self._consumer is not None and assigned:
             self._consumer.pause(*assigned)
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Read a detached commit's outcome (it was already counted as failed)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
