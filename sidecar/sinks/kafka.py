@@ -54,9 +54,11 @@ class _Producer:
         """Send ``messages`` and wait until the broker acknowledged all of them.
 
         Messages are partitioned like the default partitioner does (murmur2 of the key; no key:
-        round robin) and appended to one batch per partition, submitted with ``send_batch``: a
-        third of the CPU of one ``send()`` per message (see bench/README.md). A message larger
-        than a batch goes through ``send()``, which applies the request-size limit.
+        round robin over partitions with a leader) and appended to one batch per partition,
+        closed and submitted with ``send_batch``: about half the CPU of one ``send()`` per
+        message (bench/kafka_produce.py). A message larger than a batch goes through ``send()``,
+        which applies the request-size limit. Not acknowledged within ``delivery_timeout_s``:
+        :class:`RetryableError` (the pipeline retries the write; duplicates only).
         """
         producer = self._producer
         if producer is None:
