@@ -9,7 +9,8 @@
   (``kafka.commit_interval_s``), and so do rebalances and shutdown.
 * Rebalance: revoked partitions commit what is finished, then forget their
   in-flight batches (their late completions are ignored; the new owner re-reads
-  them: duplicates, never loss).
+  them: duplicates, never loss); their batches not yet handed to the pipeline are
+  dropped unscored (``rag_sidecar_kafka_revoked_records_total``).
 * Backpressure: the handler never waits on the pipeline. It queues the batch for a
   forwarding task (which does wait when the pipeline's queue is full) and returns,
   so the consumer keeps polling: a long sink outage never exceeds
@@ -126,7 +127,8 @@ class KafkaSource:
         self._idle.set()
         self._stopped = asyncio.Event()
         self._commit_task: asyncio.Task[None] | None = None
-        self._backlog: deque[Batch] = deque()
+        self._backlog: deque[tuple[Batch, frozenset[TopicPartition]]] = deque()
+        """Batches read but not yet handed to the pipeline, with the partitions they hold."""
         self._commit_pending: asyncio.Future[None] | None = None
         self._backlog_ready = asyncio.Event()
         self._forward_task: asyncio.Task[None] | None = None
@@ -134,6 +136,12 @@ class KafkaSource:
             "rag_sidecar_kafka_commits",
             "Offset commits, by outcome (ok, failed).",
             ("outcome",),
+            registry=registry,
+        )
+        self.revoked_records = Counter(
+            "rag_sidecar_kafka_revoked_records",
+            "Records read but not yet scored when their partition was revoked: dropped, "
+            "re-read by the next owner.",
             registry=registry,
         )
         self.rebalances = Counter(
@@ -277,7 +285,8 @@ class KafkaSource:
         self._idle.clear()
         if self.in_flight >= self.settings.max_in_flight:
             self._pause_all()
-        self._backlog.append(Batch(self.name, records, self._completion(handles, len(records))))
+        batch = Batch(self.name, records, self._completion(handles, len(records)))
+        self._backlog.append((batch, frozenset(last)))
         self._backlog_ready.set()
         if self._forward_task is None:
             self._forward_task = asyncio.create_task(self._forward(), name="kafka:forward")
@@ -289,7 +298,7 @@ class KafkaSource:
             while not backlog:
                 ready.clear()
                 await ready.wait()
-            batch = backlog.popleft()
+            batch, _ = backlog.popleft()
             assert self._emit is not None
             await self._emit(batch)
 
@@ -388,6 +397,22 @@ class KafkaSource:
         await self._commit(revoked)
         for tp in revoked:
             self._parts.pop(tp, None)
+        # Batches of revoked partitions still waiting here are not scored: whoever owns the
+        # partitions next (often this member again) re-reads them from the committed offset.
+        gone = frozenset(revoked)
+        kept = [(b, parts) for b, parts in self._backlog if not parts <= gone]
+        dropped = [b for b, parts in self._backlog if parts <= gone]
+        if dropped:
+            self._backlog.clear()
+            self._backlog.extend(kept)
+            n = sum(len(b.records) for b in dropped)
+            self.revoked_records.inc(n)
+            for b in dropped:
+                b.done(False)
+            log.info(
+                "kafka: dropped unscored records of revoked partitions",
+                extra={"fields": {"records": n}},
+            )
 
     async def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         """Start tracking newly assigned partitions from their committed offsets."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+from aiokafka import TopicPartition
 from faststream.kafka import TestKafkaBroker
 from prometheus_client import CollectorRegistry
 
@@ -146,3 +147,29 @@ async def test_full_pipeline_on_the_in_memory_broker() -> None:
     assert dlq.letters[0].reason == "not_json"
     assert dlq.letters[0].attrs == {"topic": "traces", "partition": "0", "offset": "0"}
     assert src.in_flight == 0
+
+
+async def test_revoked_partitions_drop_their_unscored_batches() -> None:
+    """Batches still queued for the pipeline when their partition is revoked are dropped
+    (the next owner re-reads them from the committed offset), not scored as duplicates."""
+    src = source()
+    gate = asyncio.Event()
+    emitted: list[Batch] = []
+
+    async def emit(batch: Batch) -> None:
+        emitted.append(batch)
+        await gate.wait()
+
+    async with TestKafkaBroker(src.build(emit)) as br:
+        for i in range(3):
+            await br.publish_batch(b"a%d" % i, b"b%d" % i, topic="traces")
+        await forwarded(src)
+        assert len(emitted) == 1 and len(src._backlog) == 2 and src.in_flight == 6
+        await src.on_revoked([TopicPartition("other", 0)])
+        assert len(src._backlog) == 2, "another partition's revocation keeps them"
+        await src.on_revoked([TopicPartition("traces", 0)])
+        assert not src._backlog and src.in_flight == 2  # only the batch in the pipeline
+        assert src.revoked_records._value.get() == 4
+        gate.set()
+        await forwarded(src)
+        assert len(emitted) == 1
