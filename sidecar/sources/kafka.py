@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -36,68 +36,13 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from ..config import KafkaSettings, KafkaSpec
 from ..kafkautil import ssl_context
 from ..stages import Batch, Emit, Record
+from .kafka_offsets import LagCollector, PartitionOffsets
 
 log = logging.getLogger(__name__)
-
-
-class PartitionOffsets:
-    """One partition's batches in read order; commit point = end of the finished prefix."""
-
-    def __init__(self, committed: int | None = None) -> None:
-        self._open: deque[list[Any]] = deque()  # [next_offset, finished]
-        self.commit_point: int | None = committed
-        self.committed: int | None = committed
-
-    def add(self, next_offset: int) -> list[Any]:
-        """Register a batch whose last offset is ``next_offset - 1``; returns its handle."""
-        entry = [next_offset, False]
-        self._open.append(entry)
-        return entry
-
-    def finish(self, entry: list[Any]) -> None:
-        """Mark a batch written and advance the commit point over the finished prefix."""
-        entry[1] = True
-        while self._open and self._open[0][1]:
-            self.commit_point = self._open.popleft()[0]
-
-    def due(self) -> int | None:
-        """The offset to commit now, if it moved since the last commit."""
-        if self.commit_point is not None and self.commit_point != self.committed:
-            return self.commit_point
-        return None
-
-
-class _Lag(Collector):
-    def __init__(self, source: KafkaSource) -> None:
-        self._source = source
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        lag = GaugeMetricFamily(
-            "rag_sidecar_kafka_lag",
-            "Records on the partition not yet committed (high watermark − committed offset).",
-            labels=["topic", "partition"],
-        )
-        in_flight = GaugeMetricFamily(
-            "rag_sidecar_kafka_in_flight",
-            "Records read from Kafka whose results are not yet written.",
-        )
-        paused = GaugeMetricFamily(
-            "rag_sidecar_kafka_paused", "1 while partitions are paused for backpressure."
-        )
-        for tp, hw, committed in self._source.positions():
-            if hw is not None:
-                lag.add_metric([tp.topic, str(tp.partition)], max(hw - (committed or 0), 0))
-        in_flight.add_metric([], self._source.in_flight)
-        paused.add_metric([], 1.0 if self._source.paused else 0.0)
-        yield lag
-        yield in_flight
-        yield paused
 
 
 class KafkaSource:
@@ -150,7 +95,7 @@ class KafkaSource:
             ("kind",),
             registry=registry,
         )
-        registry.register(_Lag(self))
+        registry.register(LagCollector(self))
 
     # ------------------------------------------------------------------ lifecycle
 
