@@ -215,9 +215,13 @@ class KafkaSource:
         for rec in records_in:
             topic, partition, offset = rec.topic, rec.partition, rec.offset
             attrs = {"topic": topic, "partition": str(partition), "offset": str(offset)}
-            if rec.key:  # dead letters keep the original key (when it is text)
-                with contextlib.suppress(UnicodeDecodeError):
-                    attrs["key"] = rec.key.decode()
+            key = rec.key
+            if key:  # dead letters keep the original key (when it is text)
+                # Per record: a plain try costs 0.08 µs, contextlib.suppress 0.34.
+                try:  # noqa: SIM105
+                    attrs["key"] = key.decode()
+                except UnicodeDecodeError:
+                    pass
             records.append(Record(rec.value or b"", f"{topic}/{partition}@{offset}", now, attrs))
             last[TopicPartition(topic, partition)] = offset + 1
         handles = []
@@ -345,10 +349,10 @@ class KafkaSource:
         # Batches of revoked partitions still waiting here are not scored: whoever owns the
         # partitions next (often this member again) re-reads them from the committed offset.
         gone = frozenset(revoked)
-        kept = [(b, parts) for b, parts in self._backlog if not parts <= gone]
         dropped = [b for b, parts in self._backlog if parts <= gone]
         if dropped:
-            self._backlog.clear()
+            kept = [(b, parts) for b, parts in self._backlog if not parts <= gone]
+            self._backlog.clear()  # in place: the forwarding task holds this deque
             self._backlog.extend(kept)
             n = sum(len(b.records) for b in dropped)
             self.revoked_records.inc(n)
