@@ -9,7 +9,10 @@ sink (file or topic) and optionally an OpenMetrics file for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from .app import build_dead_letter_sink, build_engine, build_event_sink, build_pipeline
 from .config import FileSpec, Settings, SinkSpec
-from .errors import SidecarError
+from .errors import SidecarError, Terminated
 from .progress import Progress
 from .report import ReportBuilder
 from .scorers.heuristics.registry import METRICS
@@ -119,12 +122,17 @@ async def score_files(settings: Settings, files: Sequence[Path], out: Path) -> s
             progress,
         ),
     )
-    await pipeline.start()
-    try:
-        await pipeline.drained()
-    finally:
-        await pipeline.aclose()
-        progress.close()
+    with terminate_on_sigterm() as terminated:
+        try:
+            await pipeline.start()
+            await pipeline.drained()
+        except asyncio.CancelledError:
+            if terminated:
+                raise Terminated("scoring stopped by SIGTERM; output incomplete") from None
+            raise
+        finally:
+            await pipeline.aclose()
+            progress.close()
     if pipeline.failure is not None:
         raise SidecarError(f"scoring failed: {pipeline.failure}")
     summary = builder.close()
@@ -143,41 +151,58 @@ class ReplayRequest:
     openmetrics: Path | None = None
     step_s: float = 60.0
     backfill_id: str | None = None
+    stall_s: float = 120.0
 
 
 async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
-    """Run a replay to the end of its range; return the terminal summary."""
+    """Run a replay to the end of its range; return the terminal summary.
+
+    Raises :class:`SidecarError` when the range could not be read whole (the
+    OpenMetrics file then goes to ``FILE.partial``) and :class:`Terminated` on SIGTERM.
+    """
     registry = CollectorRegistry()
     engine = build_engine(settings)
-    source = KafkaReplaySource(req.bootstrap, req.topic, req.range, settings.kafka)
+    source = KafkaReplaySource(
+        req.bootstrap, req.topic, req.range, settings.kafka, stall_s=req.stall_s
+    )
     total = await source.prepare()
     progress = Progress(total, label="replaying ")
     sinks: list[Sink] = [ProgressSink(progress)]
-    if req.events is not None:
-        sinks.append(build_event_sink(req.events, settings))
     om: OpenMetricsBackfillSink | None = None
-    if req.openmetrics is not None:
-        om = OpenMetricsBackfillSink(
-            req.openmetrics,
-            step_s=req.step_s,
-            max_label_values=settings.http.max_label_values,
-            metric_kinds={k: m.kind for k, m in METRICS.items()},
-            extra_labels={"backfill": req.backfill_id or engine.version},
-        )
-        sinks.append(om)
-    pipeline = build_pipeline(
-        settings,
-        registry,
-        sources=[source],
-        sinks=sinks,
-        dead_letters=build_dead_letter_sink(req.dead_letter, settings),
-    )
-    await pipeline.start()
     try:
-        await pipeline.drained()
-    finally:
-        await pipeline.aclose()
-        progress.close()
+        if req.events is not None:
+            sinks.append(build_event_sink(req.events, settings))
+        if req.openmetrics is not None:
+            om = OpenMetricsBackfillSink(
+                req.openmetrics,
+                step_s=req.step_s,
+                max_label_values=settings.http.max_label_values,
+                metric_kinds={k: m.kind for k, m in METRICS.items()},
+                extra_labels={"backfill": req.backfill_id or engine.version},
+            )
+            sinks.append(om)
+        pipeline = build_pipeline(
+            settings,
+            registry,
+            sources=[source],
+            sinks=sinks,
+            dead_letters=build_dead_letter_sink(req.dead_letter, settings),
+        )
+    except BaseException:
+        await source.aclose()
+        raise
+    with terminate_on_sigterm() as terminated:
+        try:
+            await pipeline.start()
+            if await pipeline.drained() and om is not None:
+                om.complete = True
+        except asyncio.CancelledError:
+            if terminated:
+                raise Terminated("replay stopped by SIGTERM; output incomplete") from None
+            raise
+        finally:
+            await pipeline.aclose()
+            progress.close()
     if pipeline.failure is not None:
         raise SidecarError(f"replay failed: {pipeline.failure}")
     lines = [summarize(registry).splitlines()[0].replace("scored", "replayed", 1)]
@@ -188,6 +213,30 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
             f"promtool tsdb create-blocks-from openmetrics {req.openmetrics} DATA_DIR"
         )
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def terminate_on_sigterm() -> Iterator[list[bool]]:
+    """Cancel the current task on SIGTERM (as asyncio does on SIGINT), so ``finally``
+    blocks close files and sinks; the yielded list is non-empty once it happened."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    hit: list[bool] = []
+
+    def on_term() -> None:
+        hit.append(True)
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        yield hit
+        return
+    try:
+        yield hit
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 class ProgressSink:
@@ -201,8 +250,8 @@ class ProgressSink:
         """Nothing to open."""
 
     async def write(self, results: Sequence[Result]) -> None:
-        """Count the batch."""
-        self._progress.advance(len(results))
+        """Count the batch's traces (later results about a trace are not counted again)."""
+        self._progress.advance(sum(1 for r in results if r.event.type == "heuristic"))
 
     async def flush(self) -> None:
         """Nothing buffered."""

@@ -12,13 +12,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import FileSpec, KafkaSpec
-from .errors import ConfigError, SidecarError
+from .errors import ConfigError, SidecarError, Terminated
+
+if TYPE_CHECKING:
+    from .sources.replay import ReplayRange
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -111,7 +115,16 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="OpenMetrics sample step (default 60).",
+        help="OpenMetrics sample step, 0.001 to 300 (default 60; Prometheus looks back "
+        "5 minutes for a sample, so longer steps leave gaps in graphs).",
+    )
+    replay.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="Fail when no record arrives this long while partitions are short of "
+        "their end (default 120).",
     )
     replay.add_argument(
         "--backfill-id", help="Value of the backfill label (default: scorer version)."
@@ -243,8 +256,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         dead_letter = parse_sink_uri(args.dead_letter)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    if args.step <= 0:
-        raise ConfigError("--step must be positive")
+    if not 0.001 <= args.step <= 300:
+        raise ConfigError("--step must be between 0.001 and 300 seconds")
+    if args.stall_timeout <= 0:
+        raise ConfigError("--stall-timeout must be positive")
+    _check_range(rng)
     settings = load_settings(args.config, **_overrides(args))
     logs.configure(settings.log.level, settings.log.format)
     assert isinstance(spec, KafkaSpec)
@@ -257,9 +273,32 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         openmetrics=args.openmetrics,
         step_s=args.step,
         backfill_id=args.backfill_id,
+        stall_s=args.stall_timeout,
     )
     print(asyncio.run(replay_topic(settings, req)), file=sys.stderr)
     return EXIT_OK
+
+
+_YEAR_5000 = 95_617_584_000.0
+
+
+def _check_range(rng: ReplayRange) -> None:
+    """Refuse ranges that can only be mistakes (they would replay nothing, with exit 0)."""
+    for flag, t in (("--from", rng.start_time), ("--to", rng.end_time)):
+        if t is not None and not 0 <= t < _YEAR_5000:
+            hint = " (epoch milliseconds? give seconds)" if t >= _YEAR_5000 else ""
+            raise ConfigError(f"{flag} is out of range{hint}")
+    if rng.start_time is not None and rng.end_time is not None and rng.end_time <= rng.start_time:
+        raise ConfigError("--to must be later than --from")
+    for flag, n in (("--from-offset", rng.start_offset), ("--to-offset", rng.end_offset)):
+        if n is not None and n < 0:
+            raise ConfigError(f"{flag} must be >= 0")
+    if (
+        rng.start_offset is not None
+        and rng.end_offset is not None
+        and rng.end_offset <= rng.start_offset
+    ):
+        raise ConfigError("--to-offset must be greater than --from-offset")
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -301,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"rag-sidecar: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated as exc:
+        print(f"rag-sidecar: {exc}", file=sys.stderr)
+        return EXIT_TERMINATED
     except SidecarError as exc:
         print(f"rag-sidecar: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE

@@ -20,6 +20,7 @@ about the classes below::
     │       │   └── JudgeBreakerOpen the circuit breaker refused the call
     │       ├── JudgeRejected        a 4xx other than 408/429, also a PermanentError
     │       └── JudgeBadOutput       a reply that does not parse into the judge's schema
+    ├── Terminated               SIGTERM stopped a finite run (score, replay): exit 143
     └── PipelineStalledError     a stage made no progress for longer than allowed
 
 The reason codes of :class:`InvalidInputError` are a closed set (``REASONS``) so
@@ -78,6 +79,10 @@ class RetryableError(StageError):
 
 class PermanentError(StageError):
     """A failure that retrying will not fix."""
+
+
+class Terminated(SidecarError):
+    """A finite run (``score``, ``replay``) was stopped by SIGTERM before its end."""
 
 
 class PipelineStalledError(SidecarError):

@@ -132,7 +132,8 @@ class Pipeline:
     async def drained(self) -> bool:
         """Wait until every source is exhausted and its batches written, or the pipeline fails.
 
-        Returns True when drained, False when the pipeline failed first.
+        Returns True when drained, False when the pipeline failed first (or a source's
+        ``drained()`` raised: that becomes the pipeline's failure).
         """
         drained: asyncio.Future[Any] = asyncio.ensure_future(
             asyncio.gather(*(s.drained() for s in self.sources))
@@ -140,6 +141,8 @@ class Pipeline:
         failed: asyncio.Future[Any] = asyncio.ensure_future(self.failed.wait())
         try:
             await asyncio.wait({drained, failed}, return_when=asyncio.FIRST_COMPLETED)
+            if drained.done() and (exc := drained.exception()) is not None:
+                self._fail(exc)  # a finite source that could not finish its input
         finally:
             drained.cancel()
             failed.cancel()

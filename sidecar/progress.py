@@ -1,4 +1,8 @@
-"""A dependency-free progress line with rate and ETA, for terminals only."""
+"""A dependency-free progress line with rate and ETA.
+
+On a terminal the line is redrawn in place; elsewhere (a Kubernetes Job's log,
+a CI log) a plain line is written every ``log_interval`` seconds instead.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,13 @@ class Progress:
         label: str = "",
         stream: TextIO | None = None,
         interval: float = 0.2,
+        log_interval: float = 10.0,
     ) -> None:
         self.total = total
         self.label = label
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty()
-        self.interval = interval
+        self.tty = self.stream.isatty()
+        self.interval = interval if self.tty else log_interval
         self.done = 0
         self._start = time.monotonic()
         self._last = 0.0
@@ -31,7 +36,7 @@ class Progress:
         """Count ``n`` more items and redraw if due."""
         self.done += n
         now = time.monotonic()
-        if self.enabled and now - self._last >= self.interval:
+        if now - self._last >= self.interval:
             self._last = now
             self._draw(now)
 
@@ -47,12 +52,15 @@ class Progress:
         return f"{self.label}{self.done}  {rate:8.0f}/s"
 
     def _draw(self, now: float) -> None:
-        self.stream.write("\r" + self.line(now) + "\x1b[K")
+        if self.tty:
+            self.stream.write("\r" + self.line(now) + "\x1b[K")
+        else:
+            self.stream.write(self.line(now) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        """Draw the final state and end the line."""
-        if self.enabled:
-            self._draw(time.monotonic())
+        """Draw the final state (and end the terminal line)."""
+        self._draw(time.monotonic())
+        if self.tty:
             self.stream.write("\n")
             self.stream.flush()

@@ -40,6 +40,9 @@ class Record:
     """Source-specific facts kept with dead letters (Kafka: topic, partition, offset, key)."""
     trace: Trace | None = None
     """Set when the source already built the trace (OTLP assembly); ``value`` is then unused."""
+    timestamp: float | None = None
+    """The transport's own time for the record (Kafka: the record timestamp), epoch seconds:
+    the timestamp of a trace or feedback record that carries none (else ``arrival``)."""
 
 
 def _noop(ok: bool) -> None:
@@ -109,7 +112,9 @@ class Source(Protocol):
         ...
 
     async def drained(self) -> None:
-        """Return when the source is exhausted and every batch is done (never, if unbounded)."""
+        """Return when the source is exhausted and every batch is done (never, if unbounded).
+
+        Raises when the source cannot finish its input (the pipeline then fails)."""
         ...
 
     async def aclose(self) -> None:

@@ -94,7 +94,7 @@ class Trace(BaseModel):
     timestamp: float = Field(
         default_factory=time.time,
         description="RFC 3339 string or epoch seconds; stored as epoch seconds. "
-        "Defaults to the arrival time.",
+        "Defaults to the Kafka record timestamp, else the arrival time.",
         json_schema_extra={
             "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
         },

@@ -41,7 +41,7 @@ class FeedbackRecord(BaseModel):
         default_factory=time.time,
         allow_inf_nan=False,
         description="When the user gave it: RFC 3339 with a zone, or epoch seconds. "
-        "Defaults to the arrival time.",
+        "Defaults to the Kafka record timestamp, else the arrival time.",
         json_schema_extra={
             "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
         },

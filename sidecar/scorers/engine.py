@@ -44,6 +44,8 @@ class ScoringEngine:
             return Result(record.trace, self.score(record.trace, source))
         try:
             trace = decode_record(record.value, max_bytes=self.max_record_bytes)
+            if record.timestamp is not None and "timestamp" not in trace.model_fields_set:
+                trace.timestamp = record.timestamp  # the transport's time, not the scoring's
             if isinstance(trace, FeedbackRecord):
                 if self.accept_feedback:
                     return trace

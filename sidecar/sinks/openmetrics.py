@@ -21,6 +21,7 @@ bounded by series × buckets in the lateness window, not by traces.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import shutil
@@ -38,6 +39,7 @@ from ..errors import PermanentError
 from ..stages import Result
 from .prometheus import COUNT_BUCKETS, RATING_BUCKETS, SCORE_BUCKETS, LabelLimiter
 
+log = logging.getLogger(__name__)
 _float_str: Callable[[float], str] = _go_float  # untyped upstream; as the live exposition
 _MAX_TIME = 95_617_584_000.0  # 5000-01-01
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -155,6 +157,8 @@ class OpenMetricsBackfillSink:
         self._buffered = 0
         self._dir: Path | None = None
         self._closed = False
+        self.complete = False
+        """Set once every result is in: only then does :meth:`aclose` write ``path``."""
 
     @property
     def pending_buckets(self) -> int:
@@ -208,15 +212,26 @@ class OpenMetricsBackfillSink:
                     self._observe(d, _RATING, (app, model), fb.rating)
             for reason in ev.sampled.reasons:
                 self._observe(d, _SAMPLED, (reason,), 1.0)
-            self._observe(d, _TRACES, ("replay", "scored"), 1.0)
+            if ev.type == "heuristic":  # one per trace; judge and feedback events join it
+                self._observe(d, _TRACES, ("replay", "scored"), 1.0)
         self._emit(self._max_t - self.lateness_s)
 
     async def flush(self) -> None:
         """Spill rendered samples to disk (the file itself is assembled by :meth:`aclose`)."""
         self._spill()
 
+    @property
+    def partial_path(self) -> Path:
+        """Where an unfinished run's samples go: ``path`` is left as it was."""
+        return self.path.with_name(self.path.name + ".partial")
+
     async def aclose(self) -> None:
-        """Emit every remaining bucket and assemble the file (atomically replaced)."""
+        """Emit every remaining bucket and assemble the file (atomically replaced).
+
+        Unless :attr:`complete` was set, the file goes to :attr:`partial_path` instead
+        (nothing at all when no sample was taken), so an interrupted or failed replay
+        never replaces a good backfill with a short one that looks whole.
+        """
         if not self._closed:
             self._closed = True
             await asyncio.to_thread(self._finish)
@@ -236,7 +251,14 @@ class OpenMetricsBackfillSink:
                             with part.open("rb") as src:
                                 shutil.copyfileobj(src, out)
                 out.write(b"# EOF\n")
-            tmp.replace(self.path)
+            if self.complete:
+                tmp.replace(self.path)
+            elif self._series:
+                tmp.replace(self.partial_path)
+                log.warning(
+                    "replay incomplete: OpenMetrics samples so far left in the .partial file",
+                    extra={"fields": {"path": str(self.partial_path)}},
+                )
         except OSError as exc:
             raise PermanentError(f"openmetrics backfill {self.path}: {exc}") from exc
         finally:

@@ -222,7 +222,9 @@ class KafkaSource:
                     attrs["key"] = key.decode()
                 except UnicodeDecodeError:
                     pass
-            records.append(Record(rec.value or b"", f"{topic}/{partition}@{offset}", now, attrs))
+            at = rec.timestamp / 1000 if rec.timestamp >= 0 else None  # -1: none (old format)
+            origin = f"{topic}/{partition}@{offset}"
+            records.append(Record(rec.value or b"", origin, now, attrs, None, at))
             last[TopicPartition(topic, partition)] = offset + 1
         handles = []
         for tp, next_offset in last.items():

@@ -4,24 +4,40 @@ The replay consumer has **no consumer group** (``group_id=None``): it assigns
 partitions itself, seeks, never commits, and so can never move the live group's
 offsets. Each partition is read from its start (an offset, or the first offset
 at/after a timestamp via ``offsets_for_times``) to its end (an offset, or the
-first record at/after the end timestamp). Without an end, the range ends at the
-moment the replay started: a partition is finished at the first record stamped
-later, or when it has been idle at or past the high watermark seen at start (a
-watermark alone is not trusted: some brokers under-report it; tansu does).
+first record stamped at/after the end time; an end time later than the moment
+the replay started is cut to that moment, so a live topic never turns a replay
+into a tail).
+
+**Done, or stuck.** A partition is done at its end, or once its position has
+reached the high watermark seen at start and nothing has arrived for ``idle_s``.
+A partition still below that watermark is never taken as done: if none of them
+moves for ``stall_s`` the replay fails (:class:`~sidecar.errors.RetryableError`)
+instead of ending early with a quietly short output.
+
+**Time order.** Records go out merged by timestamp across partitions: a record
+is emitted only once every unfinished partition has been read up to its time,
+and a partition that runs ahead is paused when it holds ``max_records``. A
+consumer otherwise drains one partition's fetch (up to 1 MiB) before the next,
+which on slow topics spans hours, and the OpenMetrics backfill would have to
+move most samples forward in time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 
 from ..config import KafkaSettings
-from ..errors import ConfigError
+from ..errors import ConfigError, RetryableError, SidecarError
 from ..kafkautil import client_kwargs, translate
 from ..stages import Batch, Emit, Record
 
@@ -41,9 +57,24 @@ class ReplayRange:
 @dataclass(slots=True)
 class _Part:
     start: int
-    end: int | None  # exclusive; None = until the first record past end_time
-    position: int
+    end: int | None  # exclusive; None = until the first record past the end time
+    watermark: int  # the high watermark when the replay started
+    position: int  # the next offset to read
     done: bool = False
+    paused: bool = False
+    last_ts: int = -1  # latest record time read (ms)
+    buf: deque[tuple[int, int, Any]] = field(default_factory=deque)  # (ms, offset, message)
+
+    @property
+    def horizon(self) -> float:
+        """Up to which time (ms) this partition has been read; inf once it holds nothing more."""
+        if self.done or self.position >= self.watermark:
+            return math.inf
+        return self.last_ts
+
+
+def _by_time(item: tuple[int, int, int, Any]) -> tuple[int, int, int]:
+    return item[0], item[1], item[2]
 
 
 class KafkaReplaySource:
@@ -57,6 +88,7 @@ class KafkaReplaySource:
         settings: KafkaSettings,
         *,
         idle_s: float = 2.0,
+        stall_s: float = 120.0,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
         self.name = "replay"
@@ -64,6 +96,7 @@ class KafkaReplaySource:
         self.range = rng
         self.settings = settings
         self.idle_s = idle_s
+        self.stall_s = max(stall_s, idle_s)
         self.on_progress = on_progress
         self.total_estimate = 0
         self.read = 0
@@ -73,8 +106,10 @@ class KafkaReplaySource:
         self._parts: dict[TopicPartition, _Part] = {}
         self._task: asyncio.Task[None] | None = None
         self._pending = 0
+        self._error: SidecarError | None = None
         self._eof = asyncio.Event()
         self._all_done = asyncio.Event()
+        self._end_ms: int | None = None
 
     async def prepare(self) -> int:
         """Connect, resolve the range per partition; returns the estimated record count."""
@@ -82,9 +117,11 @@ class KafkaReplaySource:
             **client_kwargs(self.settings, self._bootstrap),
             group_id=None,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="none",  # out of range: handled in _out_of_range
             max_poll_records=self.settings.max_records,
         )
+        started = time.time()
+        rng = self.range
         try:
             await consumer.start()
             parts = consumer.partitions_for_topic(self.topic)
@@ -98,18 +135,18 @@ class KafkaReplaySource:
             begin = await consumer.beginning_offsets(tps)
             end = await consumer.end_offsets(tps)
             starts = dict(begin)
-            if self.range.start_time is not None:
-                found = await consumer.offsets_for_times(
-                    {tp: int(self.range.start_time * 1000) for tp in tps}
-                )
-                starts = {tp: (f.offset if f is not None else end[tp]) for tp, f in found.items()}
-            elif self.range.start_offset is not None:
-                starts = {tp: max(begin[tp], self.range.start_offset) for tp in tps}
+            if rng.start_time is not None:
+                starts = await self._offsets_at(consumer, rng.start_time, end)
+            elif rng.start_offset is not None:
+                starts = {tp: max(begin[tp], rng.start_offset) for tp in tps}
+            uppers = dict(end)
+            if rng.end_time is not None and rng.end_time < started:
+                uppers = await self._offsets_at(consumer, rng.end_time, end)
             for tp in tps:
-                stop = self.range.end_offset if self.range.end_offset is not None else None
-                self._parts[tp] = _Part(starts[tp], stop, starts[tp])
+                stop = rng.end_offset
+                self._parts[tp] = _Part(starts[tp], stop, end[tp], starts[tp])
                 consumer.seek(tp, starts[tp])
-                upper = end[tp] if stop is None else min(stop, end[tp])
+                upper = uppers[tp] if stop is None else min(stop, end[tp])
                 self.total_estimate += max(upper - starts[tp], 0)
         except ConfigError:
             await consumer.stop()
@@ -118,12 +155,17 @@ class KafkaReplaySource:
             await consumer.stop()
             raise translate(exc, f"replay of {self.topic}") from exc
         self._consumer = consumer
-        self._watermarks = end
-        if self.range.end_time is None and self.range.end_offset is None:
-            self._end_ms: int | None = int(time.time() * 1000)
-        else:
-            self._end_ms = None if self.range.end_time is None else int(self.range.end_time * 1000)
+        if rng.end_offset is None:
+            end_s = started if rng.end_time is None else min(rng.end_time, started)
+            self._end_ms = int(end_s * 1000)
         return self.total_estimate
+
+    @staticmethod
+    async def _offsets_at(
+        consumer: AIOKafkaConsumer, at: float, end: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        found = await consumer.offsets_for_times({tp: int(at * 1000) for tp in end})
+        return {tp: (f.offset if f is not None else end[tp]) for tp, f in found.items()}
 
     async def start(self, emit: Emit) -> None:
         """Start reading (calls :meth:`prepare` first if needed)."""
@@ -131,74 +173,149 @@ class KafkaReplaySource:
             await self.prepare()
         self._task = asyncio.create_task(self._run(emit), name=f"replay:{self.topic}")
 
+    async def _run(self, emit: Emit) -> None:
+        try:
+            await self._read(emit)
+        except asyncio.CancelledError:
+            raise
+        except SidecarError as exc:
+            self._error = exc
+        except Exception as exc:
+            self._error = translate(exc, f"replay of {self.topic}")
+        finally:
+            self._eof.set()
+            self._check()
+
+    async def _read(self, emit: Emit) -> None:
+        assert self._consumer is not None
+        consumer, parts = self._consumer, self._parts
+        end_ms = self._end_ms
+        start_ms = None if self.range.start_time is None else int(self.range.start_time * 1000)
+        cap = max(self.settings.max_records, 1)
+        for tp, part in parts.items():
+            if part.end is not None and part.position >= part.end:
+                self._finish(tp, part)
+        last_data = last_move = time.monotonic()
+        while not all(p.done and not p.buf for p in parts.values()):
+            try:
+                fetched = await consumer.getmany(timeout_ms=200, max_records=cap)
+            except OffsetOutOfRangeError as exc:
+                await self._out_of_range(exc.args[0] if exc.args else {})
+                continue
+            got = False
+            for tp, msgs in fetched.items():
+                part = parts[tp]
+                if part.done:
+                    continue
+                got = True
+                for m in msgs:
+                    if (part.end is not None and m.offset >= part.end) or (
+                        end_ms is not None and m.timestamp >= end_ms
+                    ):
+                        self._finish(tp, part)
+                        break
+                    part.position = m.offset + 1
+                    part.last_ts = max(part.last_ts, m.timestamp)
+                    if start_ms is not None and m.timestamp < start_ms:
+                        # Seeking by time is only as exact as the broker's time index
+                        # (and producers' clocks); the range itself is by timestamp.
+                        self.skipped += 1
+                        continue
+                    part.buf.append((m.timestamp, m.offset, m))
+                if part.end is not None and part.position >= part.end:
+                    self._finish(tp, part)
+            now = time.monotonic()
+            if got:
+                last_data = last_move = now
+            elif now - last_data >= self.idle_s:
+                await self._settle_idle(now - last_move)
+            records = self._ready(cap)
+            if records:
+                self.read += len(records)
+                self._pending += 1
+                await emit(Batch(self.name, records, self._done))
+
+    async def _out_of_range(self, offsets: dict[TopicPartition, int]) -> None:
+        """A fetch offset the log does not hold: past its end (nothing of the range is
+        there: the partition is done) or below its start (retention deleted records
+        under the replay: skip to the oldest left, and say how many were lost)."""
+        assert self._consumer is not None
+        tps = [tp for tp in offsets if tp in self._parts]
+        if not tps:
+            raise RetryableError(f"replay of {self.topic}: offset out of range ({offsets})")
+        begin = await self._consumer.beginning_offsets(tps)
+        end = await self._consumer.end_offsets(tps)
+        for tp in tps:
+            part, offset = self._parts[tp], offsets[tp]
+            if offset >= end[tp]:
+                self._finish(tp, part)
+            elif offset < begin[tp]:
+                log.warning(
+                    "replay: records deleted by retention before they were read",
+                    extra={"fields": {"partition": tp.partition, "lost": begin[tp] - offset}},
+                )
+                part.position = begin[tp]
+                self._consumer.seek(tp, begin[tp])
+            else:  # the broker disagrees with itself: say so rather than loop
+                raise RetryableError(
+                    f"replay of {self.topic}: offset {offset} of partition {tp.partition} "
+                    f"out of range, but within {begin[tp]}..{end[tp]}"
+                )
+
+    async def _settle_idle(self, still_s: float) -> None:
+        """Nothing came for ``idle_s``: partitions at their watermark are done.
+
+        Raises when some stay below their watermark with nothing read for ``stall_s``.
+        """
+        assert self._consumer is not None
+        behind = []
+        for tp, part in self._parts.items():
+            if part.done:
+                continue
+            # The consumer's position also steps over control records and compacted gaps.
+            part.position = max(part.position, await self._consumer.position(tp))
+            if part.position >= part.watermark:
+                self._finish(tp, part)
+            else:
+                behind.append(f"{tp.partition}@{part.position}<{part.watermark}")
+        if behind and still_s >= self.stall_s:
+            raise RetryableError(
+                f"replay of {self.topic}: no records for {still_s:.0f}s with partitions "
+                f"still below their end ({', '.join(behind)}); the output is incomplete"
+            )
+
+    def _ready(self, cap: int) -> list[Record]:
+        """Buffered records every unfinished partition has read past, oldest first."""
+        parts = self._parts
+        safe = min(p.horizon for p in parts.values())
+        ready: list[tuple[int, int, int, Any]] = []
+        for p in parts.values():
+            buf = p.buf
+            while buf and buf[0][0] <= safe:  # a partition's own order is kept
+                ts, offset, m = buf.popleft()
+                ready.append((ts, m.partition, offset, m))
+        ready.sort(key=_by_time)
+        now, topic = time.time(), self.topic
+        out: list[Record] = []
+        for ts, partition, offset, m in ready:
+            attrs = {"topic": topic, "partition": str(partition), "offset": str(offset)}
+            origin = f"{topic}/{partition}@{offset}"
+            out.append(Record(m.value or b"", origin, now, attrs, None, ts / 1000))
+        assert self._consumer is not None
+        for tp, p in parts.items():  # a partition ahead of the others waits for them
+            full = len(p.buf) >= cap
+            if full and not p.paused and not p.done:
+                self._consumer.pause(tp)
+                p.paused = True
+            elif p.paused and not full and not p.done:
+                self._consumer.resume(tp)
+                p.paused = False
+        return out
+
     def _finish(self, tp: TopicPartition, part: _Part) -> None:
         part.done = True
         assert self._consumer is not None
         self._consumer.pause(tp)
-
-    async def _run(self, emit: Emit) -> None:
-        assert self._consumer is not None
-        consumer = self._consumer
-        end_ms = self._end_ms
-        start_ms = None if self.range.start_time is None else int(self.range.start_time * 1000)
-        last_data = time.monotonic()
-        try:
-            for tp, part in self._parts.items():
-                if part.end is not None and part.position >= part.end:
-                    self._finish(tp, part)
-            while not all(p.done for p in self._parts.values()):
-                batch = await consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.max_records
-                )
-                records: list[Record] = []
-                now = time.time()
-                for tp, msgs in batch.items():
-                    part = self._parts[tp]
-                    if part.done:
-                        continue
-                    for m in msgs:
-                        if (part.end is not None and m.offset >= part.end) or (
-                            end_ms is not None and m.timestamp >= end_ms
-                        ):
-                            self._finish(tp, part)
-                            break
-                        part.position = m.offset + 1
-                        if start_ms is not None and m.timestamp < start_ms:
-                            # Seeking by time is only as exact as the broker's time index
-                            # (and producers' clocks); the range itself is by timestamp.
-                            self.skipped += 1
-                            continue
-                        attrs = {
-                            "topic": tp.topic,
-                            "partition": str(tp.partition),
-                            "offset": str(m.offset),
-                        }
-                        records.append(
-                            Record(
-                                m.value or b"", f"{tp.topic}/{tp.partition}@{m.offset}", now, attrs
-                            )
-                        )
-                if records:
-                    last_data = time.monotonic()
-                    self.read += len(records)
-                    self._pending += 1
-                    await emit(Batch(self.name, records, self._done))
-                elif time.monotonic() - last_data >= self.idle_s:
-                    # Nothing arrived for idle_s: the range holds no more data.
-                    short = [
-                        tp.partition
-                        for tp, part in self._parts.items()
-                        if not part.done and part.position < self._watermarks[tp]
-                    ]
-                    if short:
-                        log.warning(
-                            "replay: partitions went idle below their start watermark",
-                            extra={"fields": {"topic": self.topic, "partitions": short}},
-                        )
-                    break
-        finally:
-            self._eof.set()
-            self._check()
 
     def _done(self, ok: bool) -> None:
         self._pending -= 1
@@ -209,8 +326,10 @@ class KafkaReplaySource:
             self._all_done.set()
 
     async def drained(self) -> None:
-        """Return when the range is read and every batch written."""
+        """Return when the range is read and every batch written; raise if reading failed."""
         await self._all_done.wait()
+        if self._error is not None:
+            raise self._error
 
     async def aclose(self) -> None:
         """Stop reading and disconnect (never commits)."""

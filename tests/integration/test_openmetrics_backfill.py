@@ -60,6 +60,7 @@ async def write_file(path: Path, evs: list[ScoredEvent]) -> OpenMetricsBackfillS
     await sink.start()
     for i in range(0, N, 100):
         await sink.write([Result(TRACE, e) for e in arrival[i : i + 100]])
+    sink.complete = True
     await sink.aclose()
     return sink
 

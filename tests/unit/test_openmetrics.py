@@ -96,6 +96,7 @@ async def run(tmp_path: Path, batches: Sequence[Sequence[Result]], **kw: object)
     for batch in batches:
         await sink.write(batch)
     await sink.flush()
+    sink.complete = True
     await sink.aclose()
     assert entries(tmp_path) == ["out.om"]  # the spill directory is gone
     return path.read_text()
@@ -230,6 +231,7 @@ async def test_lateness_watermark_and_late_events(tmp_path: Path) -> None:
     assert sink.late == 1
     await sink.write([result(T0 + 700), result(float("nan")), result(-5.0)])
     assert sink.skipped == 2
+    sink.complete = True
     await sink.aclose()
     text = path.read_text()
     check_structure(text)
@@ -291,6 +293,42 @@ async def test_memory_stays_bounded_over_a_long_stream(tmp_path: Path) -> None:
     assert sink.late == 0 and sink.series == 7
     assert max_pending <= (lateness + 400) / step + 3  # the window, not the stream
     assert max_buffered <= (256 << 10) + 8_000  # the spill threshold plus one snapshot
+    sink.complete = True
     await sink.aclose()
     tail = parse(path.read_text()[-2000:].split("\n", 1)[1])
     assert ("rag_sidecar_traces_total", n) in {(s[0], s[2]) for s in tail}
+
+
+async def test_unfinished_run_goes_to_partial_and_keeps_the_good_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.om"
+    path.write_text("a good earlier backfill\n")
+    sink = OpenMetricsBackfillSink(path, metric_kinds=KINDS)
+    await sink.start()
+    await sink.write([result(T0 + 5), result(T0 + 65)])
+    await sink.aclose()  # never marked complete: interrupted or failed
+    assert path.read_text() == "a good earlier backfill\n"
+    partial = tmp_path / "out.om.partial"
+    assert sink.partial_path == partial
+    check_structure(partial.read_text())
+    assert entries(tmp_path) == ["out.om", "out.om.partial"]
+
+
+async def test_unfinished_run_without_samples_leaves_nothing(tmp_path: Path) -> None:
+    sink = OpenMetricsBackfillSink(tmp_path / "out.om", metric_kinds=KINDS)
+    await sink.start()
+    await sink.aclose()
+    assert entries(tmp_path) == []
+
+
+async def test_only_heuristic_events_count_as_traces(tmp_path: Path) -> None:
+    judged = result(T0 + 5, scores={"faithfulness": 0.5})
+    judged.event.type = "judge"
+    feedback = result(T0 + 6, feedback=FeedbackView("up", None))
+    feedback.event.type = "feedback"
+    text = await run(tmp_path, [[result(T0 + 1), judged, feedback]])
+    traces = [v for n, _, v, _ in parse(text) if n == "rag_sidecar_traces_total"]
+    assert traces[-1] == 1
+    faith = [v for n, lb, v, _ in parse(text) if n == "rag_sidecar_score_count"]
+    assert faith[-1] == 1  # the judge's score is still in the score histograms
+    ups = [v for n, lb, v, _ in parse(text) if n == "rag_sidecar_feedback_total"]
+    assert ups[-1] == 1

@@ -227,3 +227,22 @@ async def test_no_sources_is_immediately_drained(n: int) -> None:
     await p.start()
     assert await p.drained()
     await p.aclose()
+
+
+class FailingSource(ListSource):
+    """Reads its batches, then cannot finish its input (a replay losing its broker)."""
+
+    async def drained(self) -> None:
+        await super().drained()
+        raise PermanentError("partitions still short of their end")
+
+
+async def test_a_source_that_cannot_finish_fails_the_pipeline() -> None:
+    src, sink = FailingSource([lines(3)]), MemorySink()
+    p, _, _ = make(src, sink)
+    await p.start()
+    assert not await p.drained()
+    await p.aclose()
+    assert len(sink.results) == 3
+    assert isinstance(p.failure, PermanentError)
+    assert "short of their end" in str(p.failure)
