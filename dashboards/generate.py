@@ -88,6 +88,7 @@ def quantile(q: float, family: str, metric: str, sel: str = Q) -> str:
 
 
 SCORED = f'rate(rag_sidecar_count_count{{metric="answer_length", {Q}}}[{R}])'
+SCORED_APP = f'rate(rag_sidecar_count_count{{metric="answer_length", {QA}}}[{R}])'
 JUDGED = f'rate(rag_sidecar_score_count{{metric="answer_relevance", {Q}}}[{R}])'
 
 
@@ -567,11 +568,12 @@ def overview() -> dict[str, Any]:
         ts(
             "Flag rate",
             "Flags raised per scored trace, by flag (judge_* flags are per judged trace but "
-            "divided by scored traces too).",
+            "divided by scored traces too). Flags are counted per app only: the model and "
+            "prompt_version filters do not apply here.",
             [
                 target(
                     f"sum by (flag) (rate(rag_sidecar_flags_total{{{QA}}}[{R}]))"
-                    f" / on () group_left () sum({SCORED})",
+                    f" / on () group_left () sum({SCORED_APP})",
                     "{{flag}}",
                 )
             ],
@@ -1210,12 +1212,12 @@ def operations() -> dict[str, Any]:
     d.add(
         ts(
             "Judge canaries",
-            "Canaries (known verdicts) by outcome over the time range, and the share of recent "
+            "Canaries (known verdicts) by outcome per hour, and the share of recent "
             "canaries that passed.",
             [
                 target(
                     f"sum by (judge, outcome) "
-                    f"(increase(rag_sidecar_judge_canary_total{{{QI}}}[$__range]))",
+                    f"(increase(rag_sidecar_judge_canary_total{{{QI}}}[1h]))",
                     "{{judge}} {{outcome}}",
                     "A",
                 ),

@@ -116,6 +116,8 @@ class Pipeline:
         for task in self._tasks:
             task.add_done_callback(self._on_task_done)
         for source in self.sources:
+            # Exported at 0 from the start, so "no trace scored" is a series an alert can read.
+            self.metrics.traces.labels(source.name, "scored")
             await source.start(self._emit)
         self.ready = True
         log.info(

@@ -123,6 +123,7 @@ def test_alert_set_and_severities() -> None:
         "RagSidecarDeadLetters": "warning",
         "RagSidecarQueueSaturated": "warning",
         "RagSidecarPipelineStalled": "critical",
+        "RagSidecarNoTraces": "warning",
         "RagSidecarTracesDropped": "warning",
         "RagSidecarSinkErrors": "warning",
         "RagSidecarOtlpIncompleteTraces": "warning",

@@ -246,3 +246,15 @@ async def test_a_source_that_cannot_finish_fails_the_pipeline() -> None:
     assert len(sink.results) == 3
     assert isinstance(p.failure, PermanentError)
     assert "short of their end" in str(p.failure)
+
+
+async def test_scored_traces_are_exported_at_zero_before_any_arrive() -> None:
+    """So that "nothing scored for 30 minutes" (RagSidecarNoTraces) has a series to read."""
+    src, sink = ListSource([]), MemorySink()
+    p, _, reg = make(src, sink)
+    await p.start()
+    value = reg.get_sample_value(
+        "rag_sidecar_traces_total", {"source": "list", "outcome": "scored"}
+    )
+    await p.aclose()
+    assert value == 0
