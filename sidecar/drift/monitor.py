@@ -169,7 +169,7 @@ class DriftMonitor:
         self._dirty.clear()
         if now - self._last_readout >= self.settings.versions.refresh_s:
             self._last_readout = now
-            self._readouts(evaluate=False)
+            self.readouts(evaluate=False)
 
     def take_findings(self) -> list[Finding]:
         """Findings since the last call, oldest first."""
@@ -234,10 +234,45 @@ class DriftMonitor:
         for closed in self.store.roll(ts):
             self._evaluate(closed)
         self._drop()
+        quiet_before = self._quiet_before()
         for series in self.store.series.values():
             if series.alarm_until:
                 self._expire(series, ts)
-        self._readouts(evaluate=True)
+            if series.last_seen < quiet_before and any(series.detected.values()):
+                self._clear_quiet(series)
+        self.readouts(evaluate=True)
+
+    def _quiet_before(self) -> float:
+        """A series without a value since this time is quiet (``quiet_s``, a window at least)."""
+        start = self.store.window_start
+        quiet = max(self.settings.quiet_s, self.store.window_s)
+        return -math.inf if start is None else start - quiet
+
+    def _clear_quiet(self, series: Series) -> None:
+        """A series that stopped (a rollback, a retired version, an idle app) is no longer
+        drifting: its alarms clear now, not when it expires after ``idle_s`` (two days)."""
+        start = self.store.window_start or 0.0
+        for test, on in list(series.detected.items()):
+            if not on:
+                continue
+            series.detected[test] = False
+            self.exporter.stat(series.key, test, 0.0, None, False)
+            self._findings.append(
+                Finding(
+                    key=series.key,
+                    test=test,
+                    state="cleared",
+                    at=start,
+                    window_start=start,
+                    statistic=0.0,
+                    threshold=math.nan,
+                    direction="none",
+                    effect=0.0,
+                    current=view(series.last_seen, start, 0, math.nan),
+                    baseline={"kind": "none"},
+                    extra={"reason": "no_traffic"},
+                )
+            )
 
     def _drop(self) -> None:
         for series in self.store.take_dropped():
@@ -313,15 +348,25 @@ class DriftMonitor:
         # The readout gauges of the new pair are published by the next periodic refresh
         # (versions.refresh_s): computing CIs here, per event, made variant churn costly.
 
-    def _readouts(self, *, evaluate: bool, only: str | None = None) -> None:
+    def readouts(self, *, evaluate: bool, only: str | None = None) -> None:
+        """Publish the A/B readout of each app's version pair; with ``evaluate``, judge it."""
         v = self.settings.versions
         if not v.enabled:
             return
+        quiet_before = self._quiet_before()
         for app, (b, c, _since) in self.versions.pairs.items():
             if only is not None and app != only:
                 continue
             bname, cname = variant_name(b), variant_name(c)
-            for metric, ckey in self._pair_keys(app, c):
+            live = [
+                (metric, ckey)
+                for metric, ckey in self._pair_keys(app, c)
+                if (cs := self.store.series.get(ckey)) is not None and cs.last_seen >= quiet_before
+            ]
+            if not live:  # the candidate serves no traffic (rolled back): no readout
+                self.exporter.drop_version(app, bname, cname)
+                continue
+            for metric, ckey in live:
                 base = self.store.recent((app, *b, metric))
                 cand = self.store.recent(ckey)
                 d = None if base is None or cand is None else mean_diff_ci(base, cand, v.level)

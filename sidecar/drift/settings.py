@@ -128,6 +128,12 @@ class DriftSettings(BaseModel):
     idle_s: float = Field(
         172800.0, gt=0, description="Series without a value for this long are dropped."
     )
+    quiet_s: float = Field(
+        21600.0,
+        gt=0,
+        description="A series without a value for this long (a rolled-back version, an idle "
+        "app) clears its alarms and version readout (at least one window; kept until idle_s).",
+    )
     max_future_s: float = Field(
         300.0, ge=0, description="Event times further ahead of the clock are taken as now."
     )

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from .detectors import Histogram
-from .monitor import DriftMonitor
+from .monitor import VERSION_DIFF, DriftMonitor
 from .windows import REFERENCE_FORMAT, Series, SeriesKey
 
 FORMAT = "rag-sidecar-drift-state"
@@ -107,7 +107,22 @@ def restore(monitor: DriftMonitor, doc: dict[str, Any]) -> list[dict[str, Any]]:
                 if name in series.online:
                     series.online[name].restore(state)
     monitor.versions.restore(doc.get("versions", {}))
+    _republish(monitor)
     return list(doc.get("pending_events", []))
+
+
+def _republish(monitor: DriftMonitor) -> None:
+    """Export the restored alarms now: otherwise their gauges are missing until the next
+    window closes, and every rolling deploy would resolve and re-fire the drift alerts."""
+    stat = monitor.exporter.stat
+    for series in monitor.store.series.values():
+        for test, on in series.detected.items():
+            if on and test != VERSION_DIFF:  # the version readout below re-exports its own
+                stat(series.key, test, math.nan, None, True)
+        for test in series.alarm_until:
+            det = series.online.get(test)
+            stat(series.key, test, det.statistic if det is not None else math.nan, None, True)
+    monitor.readouts(evaluate=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -217,3 +217,24 @@ def test_default_names_exist_and_settings_validate() -> None:
         DriftSettings(window_s=700)
     with pytest.raises(ValueError):
         DriftSettings(online={"detectors": ["adwin"]})
+
+
+def test_a_version_that_stops_serving_clears_its_alarms() -> None:
+    """Roll v2 back to v1: v2's version_diff (and window alarms) clear after quiet_s, not
+    when the series expires after idle_s (two days)."""
+    rec = Recorder()
+    m = DriftMonitor(settings(online={"detectors": []}, quiet_s=3600), rec)
+    t = run(m, 3600, 0.85, start=T0, pv="v1")
+    t = run(m, 1800, 0.70, start=t, pv="v2")
+    v2 = ("app", "m", "v2", "faithfulness")
+    assert rec.stats[(v2, "version_diff")][2] is True
+    m.take_findings()
+    t = run(m, 1800, 0.85, start=t, pv="v1")  # rolled back: v2 gets nothing any more
+    assert rec.stats[(v2, "version_diff")][2] is True  # not yet quiet_s
+    run(m, 2 * 3600, 0.85, start=t, pv="v1")
+    cleared = [f for f in m.take_findings() if f.key == v2 and f.state == "cleared"]
+    assert [f.test for f in cleared] == ["version_diff"]
+    assert cleared[0].extra == {"reason": "no_traffic"}
+    assert rec.stats[(v2, "version_diff")] == (0.0, None, False)
+    assert ("app", "m/v1", "m/v2") in rec.dropped  # the readout gauges are gone
+    assert v2 in m.store.series  # its history stays until idle_s

@@ -127,3 +127,30 @@ def test_reference_from_snapshot_round_trips_into_a_reference_set() -> None:
     ref = ReferenceSet.from_json(doc)
     hist = ref.lookup(FAITH, 20)
     assert hist is not None and hist.n == 2000 and list(ref.entries) == [FAITH]
+
+
+def test_restore_republishes_alarms_at_once() -> None:
+    """A restart must not resolve and re-fire the drift alerts: restored alarms are exported
+    before the next window closes."""
+
+    class Stats:
+        def __init__(self) -> None:
+            self.detected: dict[tuple[object, str], bool] = {}
+
+        def stat(self, key: object, test: str, v: float, p: float | None, det: bool) -> None:
+            self.detected[(key, test)] = det
+
+        def window(self, *a: object) -> None: ...
+        def version(self, *a: object) -> None: ...
+        def drop_series(self, *a: object) -> None: ...
+        def drop_version(self, *a: object) -> None: ...
+
+    a = DriftMonitor(settings())
+    feed(a, stream(1, T0, 2 * 3600, 0.85) + stream(2, T0 + 2 * 3600, 1800, 0.55))
+    alarms = {t for t, on in a.store.series[FAITH].detected.items() if on}
+    assert alarms >= {"mean_diff"}
+    doc = orjson.loads(state.dumps(state.snapshot(a, saved_at=T0)))
+    exported = Stats()
+    fresh = DriftMonitor(a.settings, exported)  # type: ignore[arg-type]
+    state.restore(fresh, doc)
+    assert {t for (k, t), on in exported.detected.items() if on and k == FAITH} >= alarms
