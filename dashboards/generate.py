@@ -374,8 +374,8 @@ def overview() -> dict[str, Any]:
         stat_panel(
             "Thumbs-down share (range)",
             "Thumbs-down votes over all thumbs votes in the time range.",
-            f'sum(increase(rag_sidecar_feedback_total{{value="down", {QAM}}}[$__range]))'
-            f' / sum(increase(rag_sidecar_feedback_total{{value=~"up|down", {QAM}}}[$__range]))',
+            f'sum(increase(rag_sidecar_feedback_total{{value="down", {Q}}}[$__range]))'
+            f' / sum(increase(rag_sidecar_feedback_total{{value=~"up|down", {Q}}}[$__range]))',
             unit="percentunit",
             decimals=1,
         ),
@@ -610,7 +610,7 @@ def overview() -> dict[str, Any]:
             [
                 target(
                     f"sum by (app, model, value) "
-                    f'(rate(rag_sidecar_feedback_total{{value=~"up|down", {QAM}}}[{R}]))',
+                    f'(rate(rag_sidecar_feedback_total{{value=~"up|down", {Q}}}[{R}]))',
                     "{{app}} / {{model}} {{value}}",
                 )
             ],
@@ -625,9 +625,9 @@ def overview() -> dict[str, Any]:
             [
                 target(
                     f"sum by (app, model) "
-                    f'(rate(rag_sidecar_feedback_total{{value="down", {QAM}}}[{R}]))'
+                    f'(rate(rag_sidecar_feedback_total{{value="down", {Q}}}[{R}]))'
                     f" / sum by (app, model) "
-                    f'(rate(rag_sidecar_feedback_total{{value=~"up|down", {QAM}}}[{R}]))',
+                    f'(rate(rag_sidecar_feedback_total{{value=~"up|down", {Q}}}[{R}]))',
                     "{{app}} / {{model}}",
                 )
             ],
@@ -643,9 +643,9 @@ def overview() -> dict[str, Any]:
             "Mean user rating per app / model (rag_sidecar_feedback_rating).",
             [
                 target(
-                    f"sum by (app, model) (rate(rag_sidecar_feedback_rating_sum{{{QAM}}}[{R}]))"
+                    f"sum by (app, model) (rate(rag_sidecar_feedback_rating_sum{{{Q}}}[{R}]))"
                     f" / sum by (app, model) "
-                    f"(rate(rag_sidecar_feedback_rating_count{{{QAM}}}[{R}]))",
+                    f"(rate(rag_sidecar_feedback_rating_count{{{Q}}}[{R}]))",
                     "{{app}} / {{model}}",
                 )
             ],

@@ -119,7 +119,11 @@ def feedback_event(
         scored_at=scored_at,
         scorer_version=FEEDBACK_VERSION,
         source=source,
-        labels=trace.labels if trace is not None else Labels(),
+        labels=(
+            trace.labels
+            if trace is not None
+            else Labels(record.app, record.model, record.prompt_version)
+        ),
         scores={},
         flags=[DISAGREEMENT_FLAG] if disagreement else [],
         sampled=Sampling(),

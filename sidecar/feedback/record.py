@@ -54,6 +54,16 @@ class FeedbackRecord(BaseModel):
     source: str | None = Field(
         None, max_length=128, description="Where it came from (widget, api, annotation queue…)."
     )
+    app: str | None = Field(
+        None,
+        max_length=256,
+        description="The trace's app, when the sender knows it: the labels of feedback that "
+        "finds no trace (after a restart, on another replica) instead of 'unknown'.",
+    )
+    model: str | None = Field(None, max_length=256, description="As ``app``, the trace's model.")
+    prompt_version: str | None = Field(
+        None, max_length=256, description="As ``app``, the trace's prompt_version."
+    )
 
     @field_validator("timestamp", mode="before")
     @classmethod

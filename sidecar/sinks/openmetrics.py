@@ -75,8 +75,8 @@ FAMILIES = (
     _Family("rag_sidecar_score", "Scores per trace.", _SERIES, SCORE_BUCKETS),
     _Family("rag_sidecar_count", "Count-valued scores per trace.", _SERIES, COUNT_BUCKETS),
     _Family("rag_sidecar_flags", "Heuristic flags raised.", ("app", "flag")),
-    _Family("rag_sidecar_feedback", "User feedback on traces.", ("app", "model", "value")),
-    _Family("rag_sidecar_feedback_rating", "User ratings.", ("app", "model"), RATING_BUCKETS),
+    _Family("rag_sidecar_feedback", "User feedback on traces.", (*_SERIES[:3], "value")),
+    _Family("rag_sidecar_feedback_rating", "User ratings.", _SERIES[:3], RATING_BUCKETS),
     _Family("rag_sidecar_sampled", "Traces selected for the LLM judge.", ("reason",)),
     _Family("rag_sidecar_traces", "Records processed.", ("source", "outcome")),
 )
@@ -206,10 +206,10 @@ class OpenMetricsBackfillSink:
             fb = ev.feedback
             if fb is not None:
                 if fb.thumbs is not None:
-                    self._observe(d, _FEEDBACK, (app, model, fb.thumbs), 1.0)
+                    self._observe(d, _FEEDBACK, (app, model, pv, fb.thumbs), 1.0)
                 if fb.rating is not None:
-                    self._observe(d, _FEEDBACK, (app, model, "rated"), 1.0)
-                    self._observe(d, _RATING, (app, model), fb.rating)
+                    self._observe(d, _FEEDBACK, (app, model, pv, "rated"), 1.0)
+                    self._observe(d, _RATING, (app, model, pv), fb.rating)
             for reason in ev.sampled.reasons:
                 self._observe(d, _SAMPLED, (reason,), 1.0)
             if ev.type == "heuristic":  # one per trace; judge and feedback events join it

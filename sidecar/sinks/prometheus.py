@@ -104,13 +104,13 @@ class PrometheusSink:
         self.feedback = Counter(
             "rag_sidecar_feedback",
             "User feedback seen on traces (value: up, down, rated).",
-            ("app", "model", "value"),
+            ("app", "model", "prompt_version", "value"),
             registry=registry,
         )
         self.rating = Histogram(
             "rag_sidecar_feedback_rating",
             "User ratings on traces.",
-            ("app", "model"),
+            ("app", "model", "prompt_version"),
             buckets=RATING_BUCKETS,
             registry=registry,
         )
@@ -189,12 +189,12 @@ class PrometheusSink:
                     (flags.get(flag) or self._flag(series, flag)).inc()
             fb = ev.feedback
             if fb is not None:
-                app, model = series.app, series.model
+                app, model, pv = series.app, series.model, series.pv
                 if fb.thumbs is not None:
-                    self.feedback.labels(app, model, fb.thumbs).inc()
+                    self.feedback.labels(app, model, pv, fb.thumbs).inc()
                 if fb.rating is not None:
-                    self.feedback.labels(app, model, "rated").inc()
-                    self.rating.labels(app, model).observe(fb.rating)
+                    self.feedback.labels(app, model, pv, "rated").inc()
+                    self.rating.labels(app, model, pv).observe(fb.rating)
             for reason in ev.sampled.reasons:  # a closed set: rules and flag names
                 (sampled.get(reason) or self._reason(reason)).inc()
 

@@ -93,7 +93,7 @@ def test_run_scores_file_serves_metrics_and_drains_on_sigterm(tmp_path: Path) ->
         assert sample(text, "rag_sidecar_traces_total", source="file", outcome="invalid") == 2
         assert sample(text, "rag_sidecar_dead_letters_total", reason="not_json") == 1
         assert sample(text, "rag_sidecar_dead_letters_total", reason="unknown_format") == 1
-        fb = {"app": "support-bot", "model": "gpt-4o-mini", "value": "down"}
+        fb = {"app": "support-bot", "model": "gpt-4o-mini", "prompt_version": "v1", "value": "down"}
         assert sample(text, "rag_sidecar_feedback_total", **fb) == 1
         assert sample(text, "rag_sidecar_sampled_total", reason="thumbs_down") == 1
         assert 'rag_sidecar_score_bucket{app="support-bot"' in text

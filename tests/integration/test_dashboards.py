@@ -204,6 +204,23 @@ def otlp_requests() -> list[bytes]:
     return [complete.SerializeToString(), partial.SerializeToString()]
 
 
+def recent(lines: list[bytes]) -> list[bytes]:
+    """The example traces moved in time so that the newest is a minute old, keeping their
+    day of spacing: the OTLP traces sent beside them are stamped now, and drift runs on event
+    time (series days older than the newest event are quiet and clear their readouts)."""
+    from sidecar.trace import parse_timestamp
+
+    rows = [json.loads(line) for line in lines]
+    stamps = [
+        parse_timestamp(r["timestamp"]) if isinstance(r["timestamp"], str) else r["timestamp"]
+        for r in rows
+    ]
+    shift = time.time() - 60 - max(stamps)
+    for row, ts in zip(rows, stamps, strict=True):
+        row["timestamp"] = ts + shift
+    return [json.dumps(row).encode() + b"\n" for row in rows]
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Prometheus scraping every second + fake judge + sidecar (file and OTLP sources)."""
@@ -246,7 +263,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         wait_port(judge_port, procs[-1], judge_log)
 
-        lines = EXAMPLES.read_bytes().splitlines(keepends=True)
+        lines = recent(EXAMPLES.read_bytes().splitlines(keepends=True))
         feed = tmp / "traces.jsonl"
         feed.write_bytes(b"".join(lines[:50]) + b"this line is not json\n")
         env = {

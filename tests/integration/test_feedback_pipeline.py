@@ -48,6 +48,9 @@ async def run_file(
     return docs, letters, registry
 
 
+SUPPORT_V1 = {"app": "support-bot", "model": "gpt-4o-mini", "prompt_version": "v1"}
+
+
 def counted(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
@@ -89,10 +92,11 @@ async def test_jsonl_mixing_traces_and_feedback(tmp_path: Path) -> None:
     assert [(x["reason"], x["detail"][:9]) for x in letters] == [("invalid_trace", "feedback:")] * 2
     # Prometheus: every thumbs counted exactly once (a inline, b and c late, ghost unjoined).
     fb_total = "rag_sidecar_feedback_total"
-    assert counted(reg, fb_total, app="support-bot", model="gpt-4o-mini", value="up") == 2
-    assert counted(reg, fb_total, app="support-bot", model="gpt-4o-mini", value="down") == 1
-    assert counted(reg, fb_total, app="support-bot", model="gpt-4o-mini", value="rated") == 1
-    assert counted(reg, fb_total, app="unknown", model="unknown", value="down") == 1
+    assert counted(reg, fb_total, **SUPPORT_V1, value="up") == 2
+    assert counted(reg, fb_total, **SUPPORT_V1, value="down") == 1
+    assert counted(reg, fb_total, **SUPPORT_V1, value="rated") == 1
+    unknown = {"app": "unknown", "model": "unknown", "prompt_version": "unknown"}
+    assert counted(reg, fb_total, **unknown, value="down") == 1
     assert counted(reg, "rag_sidecar_traces_total", source="file", outcome="feedback") == 5
     assert counted(reg, "rag_sidecar_traces_total", source="file", outcome="scored") == 3
     assert counted(reg, "rag_sidecar_feedback_joined_total", order="trace_first") == 1

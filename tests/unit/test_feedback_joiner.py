@@ -139,6 +139,19 @@ def test_unknown_trace_is_emitted_unjoined_after_the_window() -> None:
     assert len(j.pending) == 0
 
 
+def test_unjoined_feedback_keeps_the_labels_its_sender_gave() -> None:
+    """A widget that knows its app (and model, prompt_version) says so: feedback whose trace
+    is gone (a restart, another replica) still lands on the right app's thumbs-down rate."""
+    clock = Clock()
+    j, _ = joiner(clock, window_s=600)
+    j.feedback(fb("gone", app="support-bot", model="m1", prompt_version="v7"), "file", clock.now)
+    clock.now += 601
+    [res] = j.expire(clock.now)
+    assert res.event.detail is not None and res.event.detail["joined"] is False
+    labels = res.event.labels
+    assert (labels.app, labels.model, labels.prompt_version) == ("support-bot", "m1", "v7")
+
+
 def test_same_feedback_has_the_same_event_id_joined_or_not() -> None:
     j, _ = joiner(window_s=10)
     j.feedback(fb("x", thumbs="up"), "file", T0)

@@ -121,5 +121,8 @@ def test_schema_documents_every_field() -> None:
         "rating",
         "comment",
         "source",
+        "app",
+        "model",
+        "prompt_version",
     }
     assert schema["required"] == ["type", "trace_id"]

@@ -117,12 +117,12 @@ rag_sidecar_flags_total{app="a",flag="refusal",backfill="r1"} 1 1800000060
 rag_sidecar_flags_total{app="a",flag="refusal",backfill="r1"} 2 1800000120
 # TYPE rag_sidecar_feedback counter
 # HELP rag_sidecar_feedback User feedback on traces.
-rag_sidecar_feedback_total{app="a",model="m",value="down",backfill="r1"} 0 1800000000
-rag_sidecar_feedback_total{app="a",model="m",value="down",backfill="r1"} 0 1800000060
-rag_sidecar_feedback_total{app="a",model="m",value="down",backfill="r1"} 1 1800000120
-rag_sidecar_feedback_total{app="a",model="m",value="up",backfill="r1"} 0 1800000000
-rag_sidecar_feedback_total{app="a",model="m",value="up",backfill="r1"} 1 1800000060
-rag_sidecar_feedback_total{app="a",model="m",value="up",backfill="r1"} 1 1800000120
+rag_sidecar_feedback_total{app="a",model="m",prompt_version="v1",value="down",backfill="r1"} 0 1800000000
+rag_sidecar_feedback_total{app="a",model="m",prompt_version="v1",value="down",backfill="r1"} 0 1800000060
+rag_sidecar_feedback_total{app="a",model="m",prompt_version="v1",value="down",backfill="r1"} 1 1800000120
+rag_sidecar_feedback_total{app="a",model="m",prompt_version="v1",value="up",backfill="r1"} 0 1800000000
+rag_sidecar_feedback_total{app="a",model="m",prompt_version="v1",value="up",backfill="r1"} 1 1800000060
+rag_sidecar_feedback_total{app="a",model="m",prompt_version="v1",value="up",backfill="r1"} 1 1800000120
 # TYPE rag_sidecar_feedback_rating histogram
 # HELP rag_sidecar_feedback_rating User ratings.
 # TYPE rag_sidecar_sampled counter
@@ -136,7 +136,7 @@ rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 0 18000
 rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 2 1800000060
 rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 3 1800000120
 # EOF
-"""
+"""  # noqa: E501 (exact exposition lines)
 
 
 async def test_exact_file_for_three_events_in_two_steps(tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ async def test_scores_flags_feedback_and_label_cap() -> None:
     assert reg.get_sample_value("rag_sidecar_flags_total", {"app": "a", "flag": "refusal"}) == 1
     assert (
         reg.get_sample_value(
-            "rag_sidecar_feedback_total", {"app": "a", "model": "m", "value": "down"}
+            "rag_sidecar_feedback_total",
+            {"app": "a", "model": "m", "prompt_version": "v1", "value": "down"},
         )
         == 1
     )
