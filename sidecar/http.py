@@ -1,8 +1,12 @@
-"""A small asyncio HTTP/1.1 server for /metrics, /healthz and /readyz.
+"""A small asyncio HTTP/1.1 server for /metrics, /healthz, /readyz and OTLP/HTTP.
 
-It is deliberately minimal (no framework dependency): request line, headers,
-``Content-Length`` bodies with a size cap, keep-alive, and a route table that
-later stages (the OTLP/HTTP receiver) extend with :meth:`HttpServer.route`.
+Deliberately minimal (no framework dependency): request line, headers, bodies by
+``Content-Length`` or ``Transfer-Encoding: chunked`` (size cap enforced while reading, a
+deadline for the whole body), keep-alive, a cap on open connections, and a route table that
+later stages (the OTLP/HTTP receiver) extend with :meth:`HttpServer.route`. Requests the
+server answers itself (400, 408, 413, 431, 501, 503) are reported to
+:attr:`HttpServer.on_reject`, then the connection is half-closed and what the client still
+sends is discarded for a bounded time, so that it reads the response rather than a reset.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -22,7 +27,19 @@ from prometheus_client.exposition import choose_encoder
 log = logging.getLogger(__name__)
 
 _MAX_HEADER_BYTES = 16 * 1024
+_MAX_CHUNK_LINE = 4096  # chunk-size line with extensions, or one trailer line
 _IDLE_TIMEOUT_S = 30.0
+_LINGER_S = 2.0  # after an early reject: how long to discard what the client still sends
+_LINGER_BYTES = 32 << 20
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+_OUTCOMES = {
+    400: "bad_request",
+    408: "timeout",
+    413: "too_large",
+    431: "bad_request",
+    501: "unsupported_transfer_encoding",
+    503: "overloaded",
+}
 
 
 @dataclass(slots=True)
@@ -53,16 +70,45 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class HttpServer:
-    """Serves registered routes; unknown paths get 404, wrong methods 405."""
+class _Reject(Exception):
+    """A request the server answers itself, then closes the connection."""
 
-    def __init__(self, host: str, port: int, *, max_body_bytes: int = 4 << 20) -> None:
+    def __init__(self, status: int, message: str, *, linger: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.linger = linger
+
+
+class HttpServer:
+    """Serves registered routes; unknown paths get 404, wrong methods 405.
+
+    ``body_timeout_s`` bounds reading one request body (408 after it), ``max_connections``
+    the connections served at once (503 + ``Retry-After`` beyond it). ``on_reject`` is
+    called with an outcome (``bad_request``, ``timeout``, ``too_large``,
+    ``unsupported_transfer_encoding``, ``overloaded``) for each request rejected here.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        max_body_bytes: int = 4 << 20,
+        body_timeout_s: float = 10.0,
+        max_connections: int = 256,
+        on_reject: Callable[[str], None] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
+        self.max_connections = max_connections
+        self.on_reject = on_reject
         self._routes: dict[str, dict[str, Handler]] = {}
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
+        self._serving = 0
 
     def route(self, method: str, path: str, handler: Handler) -> None:
         """Register ``handler`` for ``method path``."""
@@ -97,17 +143,14 @@ class HttpServer:
         assert task is not None
         self._conns.add(task)
         try:
-            while True:
-                try:
-                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _IDLE_TIMEOUT_S)
-                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                    return
-                except asyncio.LimitOverrunError:
-                    await self._send(writer, Response(431), close=True)
-                    return
-                keep = await self._handle(head, reader, writer)
-                if not keep:
-                    return
+            if self._serving >= self.max_connections:
+                await self._reject(reader, writer, _Reject(503, "too many connections\n"), 0.5)
+                return
+            self._serving += 1
+            try:
+                await self._serve(reader, writer)
+            finally:
+                self._serving -= 1
         except asyncio.CancelledError:
             pass
         finally:
@@ -115,40 +158,41 @@ class HttpServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _IDLE_TIMEOUT_S)
+            except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+                return
+            except asyncio.LimitOverrunError:
+                await self._reject(reader, writer, _Reject(431, "headers too large\n"))
+                return
+            try:
+                keep = await self._handle(head, reader, writer)
+            except _Reject as rej:
+                await self._reject(reader, writer, rej)
+                return
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return  # the client went away mid-body
+            if not keep:
+                return
+
     async def _handle(
         self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         try:
             lines = head.decode("latin-1").split("\r\n")
             method, target, version = lines[0].split(" ", 2)
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                if line:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
         except ValueError:
-            await self._send(writer, Response(400, b"bad request line\n"), close=True)
-            return False
+            raise _Reject(400, "bad request line\n") from None
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                name, value = name.strip().lower(), value.strip()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
         keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-        body = b""
-        if "transfer-encoding" in headers:
-            await self._send(
-                writer, Response(411, b"chunked bodies are not supported\n"), close=True
-            )
-            return False
-        length_s = headers.get("content-length", "0")
-        if not length_s.isdigit():
-            await self._send(writer, Response(400, b"bad content-length\n"), close=True)
-            return False
-        length = int(length_s)
-        if length > self.max_body_bytes:
-            await self._send(writer, Response(413, b"body too large\n"), close=True)
-            return False
-        if length:
-            try:
-                body = await reader.readexactly(length)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return False
+        body = await self._read_body(headers, version, reader, writer)
         parts = urlsplit(target)
         req = Request(method.upper(), parts.path, parse_qs(parts.query), headers, body)
         methods = self._routes.get(req.path)
@@ -167,6 +211,104 @@ class HttpServer:
                 resp = Response(resp.status, b"", resp.headers)
         await self._send(writer, resp, close=not keep)
         return keep
+
+    async def _read_body(
+        self,
+        headers: dict[str, str],
+        version: str,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bytes:
+        """The body framed by Content-Length or chunked (RFC 9112 §6), within the limits."""
+        chunked = "transfer-encoding" in headers
+        length = 0
+        if chunked:
+            codings = [c.strip().lower() for c in headers["transfer-encoding"].split(",")]
+            codings = [c for c in codings if c]
+            if "content-length" in headers or version != "HTTP/1.1":
+                raise _Reject(400, "Transfer-Encoding with Content-Length or HTTP/1.0\n")
+            if not codings or codings[-1] != "chunked" or "chunked" in codings[:-1]:
+                raise _Reject(400, "chunked must be the final transfer coding, once\n")
+            if len(codings) > 1:
+                raise _Reject(501, f"transfer coding {codings[0]!r} not implemented\n")
+        else:
+            length_s = headers.get("content-length", "0")
+            if not (length_s.isascii() and length_s.isdigit()):
+                raise _Reject(400, "bad content-length\n")
+            length = int(length_s) if len(length_s) <= 18 else self.max_body_bytes + 1
+            if length > self.max_body_bytes:
+                raise _Reject(413, "body too large\n")
+            if not length:
+                return b""
+        if headers.get("expect", "").lower() == "100-continue" and version == "HTTP/1.1":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                if chunked:
+                    return await self._read_chunked(reader)
+                return await reader.readexactly(length)
+        except TimeoutError:
+            raise _Reject(408, "request body not received in time\n", linger=False) from None
+
+    async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            size_s = (await self._line(reader)).split(b";", 1)[0].strip(b" \t")
+            if not _HEX.fullmatch(size_s):
+                raise _Reject(400, "bad chunk size\n")
+            size = int(size_s, 16)
+            if total + size > self.max_body_bytes:
+                raise _Reject(413, "body too large\n")
+            if size == 0:
+                break
+            parts.append(await reader.readexactly(size))
+            total += size
+            if await reader.readexactly(2) != b"\r\n":
+                raise _Reject(400, "chunk data not followed by CRLF\n")
+        trailers = 0  # trailer fields are read and ignored
+        while line := await self._line(reader):
+            trailers += len(line)
+            if trailers > _MAX_HEADER_BYTES:
+                raise _Reject(431, "trailers too large\n")
+        return b"".join(parts)
+
+    @staticmethod
+    async def _line(reader: asyncio.StreamReader) -> bytes:
+        try:
+            line = await reader.readuntil(b"\r\n")
+        except asyncio.LimitOverrunError:
+            raise _Reject(400, "chunk line too long\n") from None
+        if len(line) > _MAX_CHUNK_LINE:
+            raise _Reject(400, "chunk line too long\n")
+        return line[:-2]
+
+    async def _reject(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        rej: _Reject,
+        linger_s: float = _LINGER_S,
+    ) -> None:
+        """Answer ``rej`` with ``Connection: close``, half-close, discard what follows."""
+        fields = {"status": rej.status, "reason": rej.message.strip()}
+        if self.on_reject is None:
+            log.info("http request rejected", extra={"fields": fields})
+        else:  # counted by the owner: keep floods out of the log
+            log.debug("http request rejected", extra={"fields": fields})
+            self.on_reject(_OUTCOMES.get(rej.status, "bad_request"))
+        headers = {"retry-after": "1"} if rej.status == 503 else {}
+        await self._send(writer, Response(rej.status, rej.message.encode(), headers), close=True)
+        if not rej.linger:
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            if writer.can_write_eof():
+                writer.write_eof()
+        drained = 0
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(linger_s):
+                while drained < _LINGER_BYTES and (data := await reader.read(1 << 16)):
+                    drained += len(data)
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, resp: Response, *, close: bool) -> None:

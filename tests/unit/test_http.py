@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
@@ -58,5 +59,128 @@ async def test_garbage_request_gets_400_and_server_survives() -> None:
         async with httpx.AsyncClient() as client:
             r = await client.get(f"http://127.0.0.1:{server.bound_port}/healthz")
             assert r.status_code == 200
+    finally:
+        await server.aclose()
+
+
+async def _raw(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send ``data`` on a fresh connection; everything the server sends until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(), wait)
+    finally:
+        writer.close()
+
+
+async def _echo_server(**kw: object) -> tuple[HttpServer, list[str]]:
+    outcomes: list[str] = []
+    server = HttpServer("127.0.0.1", 0, on_reject=outcomes.append, **kw)  # type: ignore[arg-type]
+
+    async def echo(req: Request) -> Response:
+        return Response(200, req.body)
+
+    server.route("POST", "/echo", echo)
+    await server.start()
+    return server, outcomes
+
+
+POST = b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+
+
+async def test_chunked_bodies_are_decoded_with_limits() -> None:
+    server, outcomes = await _echo_server(max_body_bytes=100)
+    port = server.bound_port
+    try:
+        # extensions and trailers are skipped; the connection stays usable afterwards
+        chunked = POST + b"Transfer-Encoding: chunked\r\n\r\n"
+        body = b"5;ext=1\r\nhello\r\n1 ; x\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        again = POST + b"Content-Length: 2\r\nConnection: close\r\n\r\nok"
+        out = await _raw(port, chunked + body + again)
+        assert out.startswith(b"HTTP/1.1 200") and out.count(b"HTTP/1.1 200") == 2
+        assert b"\r\n\r\nhello world!HTTP/1.1 200" in out and out.endswith(b"\r\n\r\nok")
+        async with httpx.AsyncClient() as client:  # httpx streams an iterator as chunked
+
+            async def parts() -> AsyncIterator[bytes]:
+                for _ in range(4):
+                    yield b"x" * 20
+
+            r = await client.post(f"http://127.0.0.1:{port}/echo", content=parts())
+            assert r.status_code == 200 and r.content == b"x" * 80
+        cases = {
+            b"65\r\n" + b"x" * 101 + b"\r\n0\r\n\r\n": b"413",  # over the cap while reading
+            b"40\r\n" + b"x" * 64 + b"\r\n40\r\n" + b"x" * 64 + b"\r\n0\r\n\r\n": b"413",
+            b"zz\r\nhello\r\n0\r\n\r\n": b"400",  # not hex
+            b"5\r\nhelloXX0\r\n\r\n": b"400",  # no CRLF after the data
+            b"1;" + b"e" * 5000 + b"\r\nx\r\n0\r\n\r\n": b"400",  # chunk line too long
+        }
+        for bad, status in cases.items():
+            assert (await _raw(port, chunked + bad)).startswith(b"HTTP/1.1 " + status), bad
+        framing = {
+            b"Transfer-Encoding: gzip, chunked\r\n\r\n": b"501",  # coding not implemented
+            b"Transfer-Encoding: gzip\r\n\r\n": b"400",  # chunked not final
+            b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n": b"400",  # smuggling
+        }
+        for head, status in framing.items():
+            assert (await _raw(port, POST + head + b"0\r\n\r\n")).startswith(
+                b"HTTP/1.1 " + status
+            ), head
+        assert outcomes == ["too_large"] * 2 + ["bad_request"] * 3 + [
+            "unsupported_transfer_encoding",
+            "bad_request",
+            "bad_request",
+        ]
+    finally:
+        await server.aclose()
+
+
+async def test_content_length_must_be_ascii_digits() -> None:
+    server, outcomes = await _echo_server()
+    try:
+        for value in (b"\xb2", b"\xd9\xa1", b"-1", b"5, 6"):  # '²', Arabic-Indic one, ...
+            out = await _raw(server.bound_port, POST + b"Content-Length: " + value + b"\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 400"), value
+        out = await _raw(server.bound_port, POST + b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 413")
+        assert outcomes == ["bad_request"] * 4 + ["too_large"]
+    finally:
+        await server.aclose()
+
+
+async def test_oversized_body_gets_413_not_a_reset() -> None:
+    server, outcomes = await _echo_server(max_body_bytes=1 << 20)
+    try:
+        async with httpx.AsyncClient() as client:
+            r = await client.post(
+                f"http://127.0.0.1:{server.bound_port}/echo", content=b"x" * (9 << 20)
+            )
+        assert r.status_code == 413 and r.headers["connection"] == "close"
+        assert outcomes == ["too_large"]
+    finally:
+        await server.aclose()
+
+
+async def test_slow_body_times_out_and_connections_are_capped() -> None:
+    server, outcomes = await _echo_server(body_timeout_s=0.3, max_connections=2)
+    port = server.bound_port
+    try:
+        start = asyncio.get_running_loop().time()
+        out = await _raw(port, POST + b"Content-Length: 1000\r\n\r\nx")
+        assert out.startswith(b"HTTP/1.1 408")
+        assert asyncio.get_running_loop().time() - start < 3
+        # two slow clients hold both slots: the third is answered 503 + Retry-After
+        slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        for _, w in slow:
+            w.write(POST + b"Content-Length: 1000\r\n\r\nx")
+        await asyncio.sleep(0.05)
+        out = await _raw(port, POST + b"Content-Length: 2\r\n\r\nok")
+        assert out.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in out
+        for r, w in slow:  # their bodies time out, the slots free up
+            assert (await asyncio.wait_for(r.read(), 3)).startswith(b"HTTP/1.1 408")
+            w.close()
+        out = await _raw(port, POST + b"Content-Length: 2\r\nConnection: close\r\n\r\nok")
+        assert out.startswith(b"HTTP/1.1 200")
+        assert outcomes == ["timeout", "overloaded", "timeout", "timeout"]
     finally:
         await server.aclose()
