@@ -66,7 +66,14 @@ def build_sources(settings: Settings, registry: CollectorRegistry) -> list[Sourc
                 )
             )
         elif isinstance(spec, OtlpSpec):
-            sources.append(OtlpSource(spec, settings.otlp, registry))
+            sources.append(
+                OtlpSource(
+                    spec,
+                    settings.otlp,
+                    registry,
+                    drain_timeout_s=settings.pipeline.drain_timeout_s,
+                )
+            )
         else:
             sources.append(
                 FileSource(spec, batch_size=settings.pipeline.batch_size, follow=settings.follow)

@@ -159,10 +159,15 @@ def test_traces_without_ai_spans_are_not_rag_not_incomplete() -> None:
     child = rec.start("SELECT 1", {"db.system": "postgresql"}, parent=root)
     rec.end(child, 1)
     rec.end(root, 2)
-    a = assembler()
+    a = assembler(not_rag_window_s=15.0)
     a.add(list(rec.request().resource_spans), 0.0)
     assert a.expire(1.0).traces == []
-    assert a.stats.traces_not_rag == 1 and a.incomplete == {} and a.pending == 0
+    assert a.pending == 0 and a.provisional == 1  # late spans could still reopen it
+    assert a.stats.traces_not_rag == 0
+    a.expire(15.9)
+    assert a.stats.traces_not_rag == 0
+    a.expire(16.0)
+    assert a.stats.traces_not_rag == 1 and a.incomplete == {} and a.provisional == 0
 
 
 def test_drain_emits_what_it_can_and_counts_the_rest() -> None:

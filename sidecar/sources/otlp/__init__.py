@@ -4,7 +4,10 @@
 each protobuf span, :mod:`.values` and :mod:`.feedback` interpret them (JSON
 inputs, messages, documents, annotations), :mod:`.build` turns one trace's spans
 into a :class:`~sidecar.trace.Trace` and :mod:`.assembly` groups spans from any
-number of export batches into traces (:mod:`.outputs` holds what it returns).
+number of export batches into traces (:mod:`.settings` configures it, :mod:`.closed`
+remembers the traces it closed, :mod:`.outputs` holds what it returns and counts,
+:mod:`.metrics` exports those counts). :mod:`.receiver` speaks the OTLP protocols and
+:mod:`.source` is the pipeline stage that ties them together.
 """
 
 from .assembly import AssemblySettings, TraceAssembler

@@ -9,14 +9,19 @@ it after ``root_grace_s`` of quiet (counted as ``orphan_root``: misrouted spans
 show up there). A trace still incomplete ``straggler_timeout_s`` after its last
 span is emitted if it has a query and an answer, else counted by what it missed
 (``root`` when no real root came, else ``answer``, else ``query``). Traces with
-no AI span at all (plain HTTP, database) are dropped and counted as ``not_rag``.
+no AI span at all (plain HTTP, database) are closed, but late spans reopen them
+for ``not_rag_window_s`` (another service's AI spans, exported later); after
+that they are counted as ``not_rag``.
 
-Memory is bounded: ``max_pending_traces`` (the least recently active trace is
-finalised early, as at the timeout, and counted as evicted) and
-``max_spans_per_trace`` (beyond it only roots, retrievers, rerankers, LLM calls
-and annotated spans are kept, up to twice the limit). The last
+Memory is bounded: ``max_pending_traces`` and ``max_pending_bytes`` (the least
+recently active trace is finalised early, as at the timeout, and counted as
+evicted; :attr:`TraceAssembler.full` tells the receiver to refuse spans before
+that) and ``max_spans_per_trace`` (beyond it only roots, retrievers, rerankers,
+LLM calls and annotated spans are kept, up to twice the limit). The last
 ``emitted_memory`` finalised trace ids are remembered: their late spans are
-counted and dropped, late human feedback comes back as :class:`LateFeedback`.
+counted and dropped (an emitted trace is never amended, that would score it
+twice), late human feedback comes back as :class:`LateFeedback`. Every span not
+kept is counted by reason, overall and per call (:attr:`AssemblyOutput.dropped`).
 
 Times are floats from the caller's clock; nothing here reads the clock.
 """
@@ -29,45 +34,20 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
-from pydantic import BaseModel, ConfigDict, Field
 
 from .build import Built, build_trace
+from .closed import ClosedTraces
 from .conventions import LLM, RERANKER, RETRIEVER
 from .feedback import Annotation, annotations_of, carrier_target, feedback_from
 from .mapping import SpanInfo, SpanMapper
 from .outputs import AssemblyOutput, AssemblyStats, LateFeedback
+from .settings import AssemblySettings
+
+__all__ = ["AssemblySettings", "TraceAssembler"]
 
 _ESSENTIAL: Final = frozenset({RETRIEVER, RERANKER, LLM})
-
-
-class AssemblySettings(BaseModel):
-    """How spans are assembled into traces."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    settle_s: float = Field(
-        1.0, ge=0, description="Quiet time after the root arrived before a trace is emitted."
-    )
-    root_grace_s: float = Field(
-        5.0, ge=0, description="Quiet time after which the topmost span stands in for the root."
-    )
-    straggler_timeout_s: float = Field(
-        30.0, gt=0, description="Quiet time after which an incomplete trace is finalised."
-    )
-    max_pending_traces: int = Field(10_000, ge=1, description="Traces held while assembling.")
-    max_spans_per_trace: int = Field(512, ge=1, description="Spans held per trace.")
-    emitted_memory: int = Field(
-        50_000, ge=0, description="Finalised trace ids remembered to detect late spans."
-    )
-    prompt_version_attribute: str = Field(
-        "prompt.version",
-        description="Span or resource attribute read as prompt_version "
-        "(llm.prompt_template.version is the fallback).",
-    )
-    ignored_scopes: list[str] = Field(
-        default_factory=lambda: ["rag-sidecar"],
-        description="Instrumentation scopes whose spans are ignored (the sidecar's own spans).",
-    )
+_RETRIEVAL: Final = frozenset({RETRIEVER, RERANKER})
+_HIGH_WATER: Final = 0.9
 
 
 def _bump(counter: dict[str, int], key: str) -> None:
@@ -82,6 +62,8 @@ class _Pending:
     roots: list[SpanInfo] = field(default_factory=list)
     extra: list[Annotation] = field(default_factory=list)
     ai: bool = False
+    reopened: bool = False
+    nbytes: int = 0
     version: int = 0
     checked: tuple[int, str] | None = None
 
@@ -99,9 +81,9 @@ class TraceAssembler:
         keys = (s.prompt_version_attribute, "llm.prompt_template.version")
         self._prompt_keys = tuple(dict.fromkeys(keys))
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        self._closed: OrderedDict[str, tuple[str, ...]] = OrderedDict()
-        self._closed_spans: dict[str, str] = {}
+        self._closed = ClosedTraces(s.emitted_memory, s.not_rag_window_s)
         self._pending_spans = 0
+        self._pending_bytes = 0
         self.stats = AssemblyStats()
 
     @property
@@ -113,6 +95,26 @@ class TraceAssembler:
     def pending_spans(self) -> int:
         """Spans held by traces being assembled (a gauge)."""
         return self._pending_spans
+
+    @property
+    def pending_bytes(self) -> int:
+        """Approximate bytes held by traces being assembled (a gauge)."""
+        return self._pending_bytes
+
+    @property
+    def provisional(self) -> int:
+        """Traces closed as not RAG that late spans can still reopen (a gauge)."""
+        return self._closed.provisional
+
+    @property
+    def full(self) -> bool:
+        """Above 90% of ``max_pending_bytes`` or ``max_pending_traces``: refuse new spans
+        (429 / RESOURCE_EXHAUSTED) until traces complete, rather than evict at the limit."""
+        s = self.settings
+        limit = _HIGH_WATER * s.max_pending_bytes
+        return self._pending_bytes >= limit or len(self._pending) >= (
+            _HIGH_WATER * s.max_pending_traces
+        )
 
     # Shortcuts to the counters most dashboards need.
     @property
@@ -160,6 +162,8 @@ class TraceAssembler:
         stats.spans_ignored += mapped.ignored
         for reason, _ in mapped.rejected:
             _bump(stats.spans_rejected, reason)
+        if mapped.ignored:
+            out.dropped["ignored_scope"] = mapped.ignored
         touched: dict[str, _Pending] = {}
         carriers: list[tuple[SpanInfo, str | None, str | None]] = []
         for info in mapped.spans:
@@ -179,7 +183,7 @@ class TraceAssembler:
         if self.settings.settle_s == 0:
             for pending in touched.values():
                 if pending.trace_id in self._pending:
-                    self._check(pending, 0.0, out)
+                    self._check(pending, now, out)
         return out
 
     def expire(self, now: float) -> AssemblyOutput:
@@ -192,14 +196,16 @@ class TraceAssembler:
                 break
             ready.append(pending)
         for pending in ready:
-            self._check(pending, now - pending.last_seen, out)
+            self._check(pending, now, out)
+        self.stats.traces_not_rag += self._closed.settle(now)
         return out
 
     def drain(self) -> AssemblyOutput:
         """Finalise every pending trace (on shutdown): emit what has a query and an answer."""
         out = AssemblyOutput()
         while self._pending:
-            self._finalize(self._take(next(iter(self._pending))), out, "drain")
+            self._finalize(self._take(next(iter(self._pending))), 0.0, out, "drain")
+        self.stats.traces_not_rag += self._closed.settle(float("inf"))
         return out
 
     # ------------------------------------------------------------- internals
@@ -210,31 +216,44 @@ class TraceAssembler:
         trace_id = info.trace_id
         pending = self._pending.get(trace_id)
         if pending is None:
-            if trace_id in self._closed:
+            reopened = self._closed.reopen(trace_id)
+            if reopened:
+                self.stats.traces_reopened += 1
+            elif trace_id in self._closed:
                 self._late(info, out)
                 return
             if len(self._pending) >= self.settings.max_pending_traces:
-                self.stats.traces_evicted += 1
-                self._finalize(self._take(next(iter(self._pending))), out, "evicted")
-            pending = self._pending[trace_id] = _Pending(trace_id, now)
+                self._evict(now, out)
+            pending = self._pending[trace_id] = _Pending(trace_id, now, reopened=reopened)
         else:
             self._pending.move_to_end(trace_id)  # keeps the order by last activity
             pending.last_seen = now
         if info.span_id in pending.spans:
             self.stats.spans_duplicate += 1
+            _bump(out.dropped, "duplicate")
             return
         held = len(pending.spans)
         limit = self.settings.max_spans_per_trace
         if held >= limit and (held >= 2 * limit or not _essential(info)):
             self.stats.spans_dropped += 1
+            _bump(out.dropped, "span_limit")
             return
         pending.spans[info.span_id] = info
         self._pending_spans += 1
+        pending.nbytes += info.nbytes
+        self._pending_bytes += info.nbytes
         pending.version += 1
         pending.ai = pending.ai or info.is_ai
         if info.is_root:
             pending.roots.append(info)
         touched[trace_id] = pending
+        while self._pending_bytes > self.settings.max_pending_bytes and len(self._pending) > 1:
+            self._evict(now, out)  # never this trace: it is the most recently active
+
+    def _evict(self, now: float, out: AssemblyOutput) -> None:
+        """Finalise the least recently active trace early, at a memory limit."""
+        self.stats.traces_evicted += 1
+        self._finalize(self._take(next(iter(self._pending))), now, out, "evicted")
 
     def _late(self, info: SpanInfo, out: AssemblyOutput) -> None:
         if info.annotated:
@@ -242,7 +261,13 @@ class TraceAssembler:
             if any(a.is_human for a in annotations):
                 self._route_feedback(annotations, info.trace_id, info.span_id, out)
                 return
+        if info.kind in _RETRIEVAL:
+            reason = "late_retrieval"
+        else:
+            reason = "late_ai" if info.is_ai else "late_other"
         self.stats.spans_late += 1
+        _bump(self.stats.spans_late_by, reason)
+        _bump(out.dropped, reason)
 
     def _route_feedback(
         self,
@@ -259,12 +284,13 @@ class TraceAssembler:
         feedback = feedback_from(annotations)
         if trace_id is None or feedback is None:
             self.stats.annotations_unrouted += 1
+            _bump(out.dropped, "unrouted_annotation")
             return
         out.feedback.append(LateFeedback(trace_id, feedback, span_id))
         self.stats.feedback_late += 1
 
     def _trace_of_span(self, span_id: str) -> str | None:
-        found = self._closed_spans.get(span_id)
+        found = self._closed.trace_of_span(span_id)
         if found is not None:
             return found
         for pending in self._pending.values():  # rare: carriers that name only a span id
@@ -281,28 +307,34 @@ class TraceAssembler:
             return _topmost(pending), "orphan_root"
         return None, ""
 
-    def _check(self, pending: _Pending, quiet: float, out: AssemblyOutput) -> None:
+    def _check(self, pending: _Pending, now: float, out: AssemblyOutput) -> None:
+        quiet = now - pending.last_seen
         root, how = self._root(pending, quiet)
+        if not pending.ai and (how == "root" or pending.reopened):
+            self._park(self._take(pending.trace_id), now)
+            return
         if root is not None and pending.checked != (pending.version, root.span_id):
             pending.checked = (pending.version, root.span_id)
-            if not pending.ai and how == "root":
-                self._take(pending.trace_id)
-                self.stats.traces_not_rag += 1
-                self._remember(pending.trace_id, ())
-                return
             built = self._build(pending, root, how, real_root=how == "root")
             if built.trace is not None:
                 self._take(pending.trace_id)
                 self._emit(built, out, how)
                 return
         if quiet >= self.settings.straggler_timeout_s:
-            self._finalize(self._take(pending.trace_id), out, "timeout")
+            self._finalize(self._take(pending.trace_id), now, out, "timeout")
 
-    def _finalize(self, pending: _Pending, out: AssemblyOutput, how: str) -> None:
+    def _park(self, pending: _Pending, now: float) -> None:
+        """Close a trace without AI spans; late spans may reopen it within the window."""
+        self.stats.traces_not_rag += self._closed.park(pending.trace_id, now)
+
+    def _finalize(self, pending: _Pending, now: float, out: AssemblyOutput, how: str) -> None:
         """Emit a trace taken out of the pending set if it has a query and an answer."""
         if not pending.ai:
-            self.stats.traces_not_rag += 1
-            self._remember(pending.trace_id, ())
+            if how == "drain":
+                self.stats.traces_not_rag += 1
+                self._closed.remember(pending.trace_id)
+            else:
+                self._park(pending, now)
             return
         root, found = self._root(pending, float("inf"))
         built = self._build(pending, root, how, real_root=found == "root")
@@ -311,7 +343,7 @@ class TraceAssembler:
             return
         missing = (built.missing or "answer") if found == "root" else "root"
         _bump(self.stats.traces_incomplete, missing)
-        self._remember(pending.trace_id, ())
+        self._closed.remember(pending.trace_id)
 
     def _build(
         self, pending: _Pending, root: SpanInfo | None, how: str, *, real_root: bool
@@ -336,25 +368,14 @@ class TraceAssembler:
         _bump(self.stats.traces_emitted, how)
         root_id = trace.metadata.get("root_span_id")
         ids = tuple(i for i in (root_id, built.answer_span_id) if isinstance(i, str))
-        self._remember(trace.trace_id, ids)
+        self._closed.remember(trace.trace_id, ids)
 
     def _take(self, trace_id: str) -> _Pending:
         """Remove a trace from the pending set."""
         pending = self._pending.pop(trace_id)
         self._pending_spans -= len(pending.spans)
+        self._pending_bytes -= pending.nbytes
         return pending
-
-    def _remember(self, trace_id: str, span_ids: tuple[str, ...]) -> None:
-        limit = self.settings.emitted_memory
-        if limit == 0:
-            return
-        self._closed[trace_id] = span_ids
-        for span_id in span_ids:
-            self._closed_spans[span_id] = trace_id
-        while len(self._closed) > limit:
-            _, old = self._closed.popitem(last=False)
-            for span_id in old:
-                self._closed_spans.pop(span_id, None)
 
 
 def _essential(info: SpanInfo) -> bool:

@@ -42,6 +42,10 @@ _STATUS_ERROR: Final = 2
 _ZERO8: Final = bytes(8)
 _ZERO16: Final = bytes(16)
 _UNKNOWN_SERVICE: Final = "unknown_service"
+# Memory a mapped span holds, approximately (checked with tracemalloc): a SpanInfo with its
+# ids, name and dicts, then per kept attribute its key, its value and a Python object's overhead.
+_SPAN_BYTES: Final = 800
+_ITEM_BYTES: Final = 130
 
 Items = dict[int, dict[str, Any]]
 
@@ -80,6 +84,8 @@ class SpanInfo:
     """``gen_ai.evaluation.result`` events, as ``{name, score, label, explanation}``."""
     links: list[tuple[str, str]] | None = None
     """Linked spans as ``(trace_id, span_id)`` hex pairs."""
+    nbytes: int = 0
+    """Approximate memory the span holds (for ``max_pending_bytes``)."""
     _lists: dict[str, Items] | None = None
     """Grouped lists, filled by :meth:`items`."""
 
@@ -218,22 +224,35 @@ class SpanMapper:
         attrs = info.attrs
         exact = self._exact
         flat: dict[str, Any] = {}
+        kept = 0  # characters of the text attributes kept, encoded bytes of the others
         for kv in span.attributes:
             key = kv.key
             if key in exact:
                 value = kv.value
                 text = value.string_value
-                attrs[key] = text if text else any_value(value)
+                if text:
+                    attrs[key] = text
+                    kept += len(text)
+                else:
+                    attrs[key] = any_value(value)
+                    kept += value.ByteSize()
             elif key.startswith(LIST_PREFIXES):
                 value = kv.value
                 text = value.string_value
-                flat[key] = text if text else any_value(value)
+                if text:
+                    flat[key] = text
+                    kept += len(text)
+                else:
+                    flat[key] = any_value(value)
+                    kept += value.ByteSize()
             elif key.startswith(ANNOTATION_PREFIXES):
                 flat[key] = any_value(kv.value)
                 info.annotated = True
+                kept += kv.ByteSize()
             elif key.startswith(GENAI_LIST_PREFIXES) and key.split(".", 3)[2].isdigit():
                 flat[key] = any_value(kv.value)
                 info.genai_indexed = True
+                kept += kv.ByteSize()
         if flat:
             info.flat = flat
         if span.events:
@@ -245,6 +264,8 @@ class SpanMapper:
                 if len(link.trace_id) == 16 and len(link.span_id) == 8
             ] or None
         _classify(info)
+        items = len(attrs) + len(flat) + len(info.evaluations or ())
+        info.nbytes = _SPAN_BYTES + len(info.name) + kept + _ITEM_BYTES * items
         return info
 
     @staticmethod
