@@ -1020,7 +1020,9 @@ def operations() -> dict[str, Any]:
     d.add(
         ts(
             "Spans and traces",
-            "Spans received and traces assembled per second; late and rejected spans.",
+            "Spans received and traces assembled per second; late and rejected spans, and "
+            "valid spans not kept, by reason (span_limit, late_retrieval: raise "
+            "otlp.assembly.settle_s; duplicate: exporter retries).",
             [
                 target(f"sum(rate(rag_sidecar_otlp_spans_total{{{QI}}}[{R}]))", "spans", "A"),
                 target(
@@ -1035,6 +1037,11 @@ def operations() -> dict[str, Any]:
                     f"sum(rate(rag_sidecar_otlp_rejected_spans_total{{{QI}}}[{R}]))",
                     "rejected spans",
                     "D",
+                ),
+                target(
+                    f"sum by (reason) (rate(rag_sidecar_otlp_spans_dropped_total{{{QI}}}[{R}]))",
+                    "not kept: {{reason}}",
+                    "E",
                 ),
             ],
             unit="ops",

@@ -124,6 +124,7 @@ def test_alert_set_and_severities() -> None:
         "RagSidecarQueueSaturated": "warning",
         "RagSidecarPipelineStalled": "critical",
         "RagSidecarNoTraces": "warning",
+        "RagSidecarOtlpRefusing": "warning",
         "RagSidecarTracesDropped": "warning",
         "RagSidecarSinkErrors": "warning",
         "RagSidecarOtlpIncompleteTraces": "warning",
