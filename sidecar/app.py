@@ -110,6 +110,7 @@ def build_pipeline(
             registry,
             max_label_values=settings.http.max_label_values,
             metric_kinds={name: spec.kind for name, spec in METRICS.items()},
+            label_ttl_s=settings.http.label_ttl_s,
         )
         limiter = prometheus.limit
         event_sinks: list[Sink] = []

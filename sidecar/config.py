@@ -72,6 +72,12 @@ class HttpSettings(BaseModel):
     max_label_values: int = Field(
         100, ge=1, description="Distinct values kept per trace label; the rest become 'other'."
     )
+    label_ttl_s: float | None = Field(
+        86_400.0,
+        gt=0,
+        description="An app/model/prompt_version not seen for this long leaves /metrics and "
+        "frees its label slots (null: never).",
+    )
 
 
 class PipelineSettings(BaseModel):

@@ -63,6 +63,10 @@ class HistogramFamily(Collector):
             series = self._series[values] = FastHistogram(self.bounds)
         return series
 
+    def remove(self, *values: str) -> None:
+        """Stop exporting the series for these label values (if it exists)."""
+        self._series.pop(values, None)
+
     def describe(self) -> list[HistogramMetricFamily]:
         return [HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)]
 

@@ -7,19 +7,23 @@ Families (all on an injected :class:`~prometheus_client.CollectorRegistry`):
 * ``rag_sidecar_count{app,model,prompt_version,metric}`` — histogram of counts
   (answer length in tokens, chunks retrieved);
 * ``rag_sidecar_flags_total{app,flag}``;
-* ``rag_sidecar_feedback_total{app,model,value}`` (``value`` = up | down | rated)
-  and ``rag_sidecar_feedback_rating{app,model}`` (histogram of ratings);
+* ``rag_sidecar_feedback_total{app,model,prompt_version,value}`` (``value`` = up |
+  down | rated) and ``rag_sidecar_feedback_rating{app,model,prompt_version}``;
 * ``rag_sidecar_sampled_total{reason}``.
 
 Label values come from producers, so each label keeps at most
 ``max_label_values`` distinct values; later ones become ``other`` (and
 ``rag_sidecar_label_overflow_total{label}`` counts them). Missing labels read
-``unknown``.
+``unknown``. An (app, model, prompt_version) not seen for ``label_ttl_s`` (a
+retired prompt version) is retired: its series leave the exposition and its
+values free their slots, so a long-running sidecar keeps room for new versions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -59,6 +63,13 @@ class LabelLimiter:
         seen[value] = mapped
         return mapped
 
+    def forget(self, label: str, keep: Iterable[str]) -> None:
+        """Free the slots of ``label``'s values whose exported form is not in ``keep``."""
+        kept = set(keep)
+        seen = self._seen.get(label)
+        if seen:
+            self._seen[label] = {v: m for v, m in seen.items() if m in kept}
+
 
 @dataclass(slots=True)
 class _Series:
@@ -69,6 +80,8 @@ class _Series:
     pv: str
     histograms: dict[str, FastHistogram] = field(default_factory=dict)
     flags: dict[str, Counter] = field(default_factory=dict)
+    last: float = 0.0
+    """When a result last used it (the sink's clock)."""
 
 
 class PrometheusSink:
@@ -80,8 +93,13 @@ class PrometheusSink:
         *,
         max_label_values: int = 100,
         metric_kinds: Mapping[str, str] | None = None,
+        label_ttl_s: float | None = 86_400.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = "prometheus"
+        self.label_ttl_s = label_ttl_s
+        self._clock = clock
+        self._swept = clock()
         self._kinds = dict(metric_kinds or {})
         series = ("app", "model", "prompt_version", "metric")
         self.score = HistogramFamily(
@@ -131,6 +149,7 @@ class PrometheusSink:
         self._series: dict[tuple[str | None, str | None, str | None], _Series] = {}
         self._exported: dict[tuple[str, str, str], _Series] = {}
         self._sampled: dict[str, Counter] = {}
+        self._app_flags: dict[str, set[str]] = {}
 
     def _series_of(self, labels: Labels) -> _Series:
         """The exported labels and cached children for a trace's (app, model, prompt_version)."""
@@ -161,6 +180,7 @@ class PrometheusSink:
 
     def _flag(self, series: _Series, flag: str) -> Counter:
         child = series.flags[flag] = self.flags.labels(series.app, flag)
+        self._app_flags.setdefault(series.app, set()).add(flag)
         return child
 
     def _reason(self, reason: str) -> Counter:
@@ -174,9 +194,15 @@ class PrometheusSink:
         """Observe every score, flag and feedback of the batch."""
         series_of = self._series_of
         sampled = self._sampled
+        now = self._clock()
+        ttl = self.label_ttl_s
+        if ttl is not None and now - self._swept >= min(ttl / 4, 600.0):
+            self._swept = now  # before this batch claims label slots
+            self.retire(now - ttl)
         for r in results:
             ev = r.event
             series = series_of(ev.labels)
+            series.last = now
             histograms = series.histograms
             for metric, value in ev.scores.items():
                 hist = histograms.get(metric)
@@ -197,6 +223,35 @@ class PrometheusSink:
                     self.rating.labels(app, model, pv).observe(fb.rating)
             for reason in ev.sampled.reasons:  # a closed set: rules and flag names
                 (sampled.get(reason) or self._reason(reason)).inc()
+
+    def retire(self, before: float) -> int:
+        """Drop every (app, model, prompt_version) last used before ``before``: its series
+        and, for values no live series uses, their label slots. Returns how many."""
+        stale = [s for s in self._exported.values() if s.last < before]
+        if not stale:
+            return 0
+        for s in stale:
+            del self._exported[(s.app, s.model, s.pv)]
+            for metric in s.histograms:
+                family = self.count if self._kinds.get(metric) == "count" else self.score
+                family.remove(s.app, s.model, s.pv, metric)
+            for value in ("up", "down", "rated"):
+                with contextlib.suppress(KeyError):
+                    self.feedback.remove(s.app, s.model, s.pv, value)
+            with contextlib.suppress(KeyError):
+                self.rating.remove(s.app, s.model, s.pv)
+        gone = {id(s) for s in stale}
+        self._series = {k: v for k, v in self._series.items() if id(v) not in gone}
+        live = list(self._exported.values())
+        apps = {s.app for s in live}
+        for app in {s.app for s in stale} - apps:  # flags are per app: they go with its last
+            for flag in self._app_flags.pop(app, ()):
+                with contextlib.suppress(KeyError):
+                    self.flags.remove(app, flag)
+        self.limit.forget("app", apps)
+        self.limit.forget("model", {s.model for s in live})
+        self.limit.forget("prompt_version", {s.pv for s in live})
+        return len(stale)
 
     async def flush(self) -> None:
         """Metrics are scraped, nothing to flush."""

@@ -96,3 +96,49 @@ async def test_cached_series_still_count_every_overflow() -> None:
     assert reg.get_sample_value("rag_sidecar_score_count", {"app": "a", **labels}) == 2
     assert reg.get_sample_value("rag_sidecar_score_count", {"app": "other", **labels}) == 2
     assert reg.get_sample_value("rag_sidecar_flags_total", {"app": "a", "flag": "refusal"}) == 2
+
+
+def test_a_retired_prompt_version_leaves_and_frees_its_slot() -> None:
+    """A long-running sidecar sees prompt versions come and go: one unseen for label_ttl_s
+    leaves /metrics and its slot goes to the next version instead of 'other'."""
+
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    reg = CollectorRegistry()
+    sink = PrometheusSink(reg, max_label_values=2, label_ttl_s=3600, clock=clock)
+
+    def write(pv: str, app: str = "a", **kw: object) -> None:
+        r = result(app, {"groundedness_lexical": 0.5}, **kw)
+        r.event.labels = Labels(app, "m", pv, None)
+        asyncio.run(sink.write([r]))
+
+    def count(pv: str, app: str = "a") -> float | None:
+        labels = {"app": app, "model": "m", "prompt_version": pv}
+        return reg.get_sample_value(
+            "rag_sidecar_score_count", {**labels, "metric": "groundedness_lexical"}
+        )
+
+    write("v1", flags=["refusal"], feedback=FeedbackView("down", 2.0))
+    write("v2")
+    write("v3")  # the cap: folded into 'other'
+    assert count("other") == 1
+    clock.now += 3000
+    write("v2")  # v2 stays in use; v1 is not seen again
+    clock.now += 1000  # v1 unseen for 4000 s > ttl, v2 for 1000 s
+    write("v2")
+    assert count("v1") is None and count("v2") == 3
+    fb = {"app": "a", "model": "m", "prompt_version": "v1", "value": "down"}
+    assert reg.get_sample_value("rag_sidecar_feedback_total", fb) is None
+    # the app is still live: its flag series stays
+    assert reg.get_sample_value("rag_sidecar_flags_total", {"app": "a", "flag": "refusal"}) == 1
+    write("v4")  # v1's slot is free again
+    assert count("v4") == 1
+    clock.now += 5000  # everything unseen: app a retires with its flags
+    write("v9", app="b")
+    assert reg.get_sample_value("rag_sidecar_flags_total", {"app": "a", "flag": "refusal"}) is None
+    assert count("v9", app="b") == 1
