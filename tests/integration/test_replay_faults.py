@@ -81,6 +81,17 @@ def start_and_wait_for_output(cmd: list[str], events: Path) -> subprocess.Popen[
     return proc
 
 
+def big_topic(kafka: Broker, n: int = 6000) -> int:
+    """n traces of ~4 KB, 1 s apart over 2 partitions: long enough to interrupt a replay."""
+    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=2))
+    pad = "x" * 3000
+    docs = [
+        (i % 2, make_trace(trace_id=f"t{i}", timestamp=T0 + i, pad=pad), T0 + i) for i in range(n)
+    ]
+    asyncio.run(produce(kafka.bootstrap, docs))
+    return n
+
+
 def test_partitions_are_merged_in_time_order(kafka: Broker, tmp_path: Path) -> None:
     """Traces 1 s apart round-robin over 4 partitions: tansu hands out a whole partition
     per fetch, so without the merge 3/4 of the samples land minutes late."""
@@ -104,13 +115,7 @@ def test_partitions_are_merged_in_time_order(kafka: Broker, tmp_path: Path) -> N
 
 
 def test_a_broker_pause_longer_than_idle_is_waited_out(kafka: Broker, tmp_path: Path) -> None:
-    n = 6000
-    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=2))
-    pad = "x" * 3000
-    docs = [
-        (i % 2, make_trace(trace_id=f"t{i}", timestamp=T0 + i, pad=pad), T0 + i) for i in range(n)
-    ]
-    asyncio.run(produce(kafka.bootstrap, docs))
+    n = big_topic(kafka)
     events, om = tmp_path / "ev.jsonl", tmp_path / "bf.om"
     args = ["--from", str(T0), "--to", str(T0 + n), "--openmetrics", str(om)]
     proc = start_and_wait_for_output(
@@ -130,13 +135,7 @@ def test_a_broker_pause_longer_than_idle_is_waited_out(kafka: Broker, tmp_path: 
 def test_a_broker_pause_past_the_stall_timeout_fails_the_replay(
     kafka: Broker, tmp_path: Path
 ) -> None:
-    n = 6000
-    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=2))
-    pad = "x" * 3000
-    docs = [
-        (i % 2, make_trace(trace_id=f"t{i}", timestamp=T0 + i, pad=pad), T0 + i) for i in range(n)
-    ]
-    asyncio.run(produce(kafka.bootstrap, docs))
+    n = big_topic(kafka)
     events, om = tmp_path / "ev.jsonl", tmp_path / "bf.om"
     om.write_text("an earlier, complete backfill\n")
     args = ["--from", str(T0), "--to", str(T0 + n), "--openmetrics", str(om)]
@@ -155,13 +154,7 @@ def test_a_broker_pause_past_the_stall_timeout_fails_the_replay(
 
 
 def test_sigterm_exits_143_and_keeps_the_earlier_file(kafka: Broker, tmp_path: Path) -> None:
-    n = 6000
-    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=2))
-    pad = "x" * 3000
-    docs = [
-        (i % 2, make_trace(trace_id=f"t{i}", timestamp=T0 + i, pad=pad), T0 + i) for i in range(n)
-    ]
-    asyncio.run(produce(kafka.bootstrap, docs))
+    n = big_topic(kafka)
     events, om = tmp_path / "ev.jsonl", tmp_path / "bf.om"
     om.write_text("an earlier, complete backfill\n")
     args = ["--from", str(T0), "--to", str(T0 + n), "--openmetrics", str(om)]

@@ -7,31 +7,14 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
-from sidecar.sources.otlp import AssemblySettings, TraceAssembler
+from sidecar.sources.otlp import AssemblySettings
 from tests.support import otel_services as svc
 from tests.support import otel_spans as o
-
-
-def assembler(**settings: Any) -> TraceAssembler:
-    return TraceAssembler(AssemblySettings(**settings))
+from tests.unit.test_otlp_assembly import assembler, only
 
 
 def spans(req: Any) -> list[ResourceSpans]:
     return list(req.resource_spans)
-
-
-def only(req: o.RagRequest, *names: str) -> list[ResourceSpans]:
-    """The request's spans whose names are in ``names``."""
-    out: list[ResourceSpans] = []
-    for rs in req.request.resource_spans:
-        copy = ResourceSpans()
-        copy.CopyFrom(rs)
-        for ss in copy.scope_spans:
-            keep = [s for s in ss.spans if s.name in names]
-            del ss.spans[:]
-            ss.spans.extend(keep)
-        out.append(copy)
-    return out
 
 
 # ------------------------------------------------- plain root first, AI spans later
