@@ -103,6 +103,7 @@ def _count_lines(files: Sequence[Path]) -> int:
 
 async def score_files(settings: Settings, files: Sequence[Path], out: Path) -> str:
     """Score ``files`` into ``out``; return the terminal summary."""
+    settings = finite(settings)
     builder = ReportBuilder(out, score_names=list(METRICS))
     progress = Progress(_count_lines(files), label="scoring ")
     sources = [
@@ -122,17 +123,19 @@ async def score_files(settings: Settings, files: Sequence[Path], out: Path) -> s
             progress,
         ),
     )
-    with terminate_on_sigterm() as terminated:
+    with terminate_on_sigterm() as term:
         try:
-            await pipeline.start()
-            await pipeline.drained()
+            try:
+                await pipeline.start()
+                await pipeline.drained()
+            finally:
+                term.closing = True
+                await pipeline.aclose()
+                progress.close()
         except asyncio.CancelledError:
-            if terminated:
+            if term.hit:
                 raise Terminated("scoring stopped by SIGTERM; output incomplete") from None
             raise
-        finally:
-            await pipeline.aclose()
-            progress.close()
     if pipeline.failure is not None:
         raise SidecarError(f"scoring failed: {pipeline.failure}")
     summary = builder.close()
@@ -160,6 +163,7 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
     Raises :class:`SidecarError` when the range could not be read whole (the
     OpenMetrics file then goes to ``FILE.partial``) and :class:`Terminated` on SIGTERM.
     """
+    settings = finite(settings)
     registry = CollectorRegistry()
     engine = build_engine(settings)
     source = KafkaReplaySource(
@@ -191,18 +195,20 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
     except BaseException:
         await source.aclose()
         raise
-    with terminate_on_sigterm() as terminated:
+    with terminate_on_sigterm() as term:
         try:
-            await pipeline.start()
-            if await pipeline.drained() and om is not None:
-                om.complete = True
+            try:
+                await pipeline.start()
+                if await pipeline.drained() and om is not None:
+                    om.complete = True
+            finally:
+                term.closing = True
+                await pipeline.aclose()
+                progress.close()
         except asyncio.CancelledError:
-            if terminated:
+            if term.hit:
                 raise Terminated("replay stopped by SIGTERM; output incomplete") from None
             raise
-        finally:
-            await pipeline.aclose()
-            progress.close()
     if pipeline.failure is not None:
         raise SidecarError(f"replay failed: {pipeline.failure}")
     lines = [summarize(registry).splitlines()[0].replace("scored", "replayed", 1)]
@@ -215,28 +221,47 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
     return "\n".join(lines)
 
 
+@dataclass(slots=True)
+class Termination:
+    """What :func:`terminate_on_sigterm` saw: a SIGTERM (``hit``); set ``closing`` once
+    outputs are being finished, so that a SIGTERM then no longer interrupts them."""
+
+    hit: bool = False
+    closing: bool = False
+
+
 @contextlib.contextmanager
-def terminate_on_sigterm() -> Iterator[list[bool]]:
+def terminate_on_sigterm() -> Iterator[Termination]:
     """Cancel the current task on SIGTERM (as asyncio does on SIGINT), so ``finally``
-    blocks close files and sinks; the yielded list is non-empty once it happened."""
+    blocks close files and sinks."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    hit: list[bool] = []
+    state = Termination()
 
     def on_term() -> None:
-        hit.append(True)
+        if state.hit or state.closing:
+            return  # already stopping: let the outputs be finished
+        state.hit = True
         if task is not None:
             task.cancel()
 
     try:
         loop.add_signal_handler(signal.SIGTERM, on_term)
     except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        yield hit
+        yield state
         return
     try:
-        yield hit
+        yield state
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def finite(settings: Settings) -> Settings:
+    """``settings`` for a run that must read all of its input: the pipeline blocks when
+    full (``overflow: drop`` belongs to a live sidecar that may shed load)."""
+    return settings.model_copy(
+        update={"pipeline": settings.pipeline.model_copy(update={"overflow": "block"})}
+    )
 
 
 class ProgressSink:

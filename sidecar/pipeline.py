@@ -179,8 +179,10 @@ class Pipeline:
         for sink in reversed(self._started_sinks):
             try:
                 await sink.aclose()
-            except Exception:
+            except Exception as exc:  # its last writes may be lost: the run did not succeed
                 log.exception("sink close failed", extra={"fields": {"sink": sink.name}})
+                if self.failure is None:
+                    self.failure = exc
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():

@@ -253,6 +253,7 @@ class OpenMetricsBackfillSink:
                 out.write(b"# EOF\n")
             if self.complete:
                 tmp.replace(self.path)
+                self.partial_path.unlink(missing_ok=True)  # an earlier failed run's
             elif self._series:
                 tmp.replace(self.partial_path)
                 log.warning(

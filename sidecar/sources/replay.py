@@ -3,20 +3,24 @@
 The replay consumer has **no consumer group** (``group_id=None``): it assigns
 partitions itself, seeks, never commits, and so can never move the live group's
 offsets. Each partition is read from its start (an offset, or the first offset
-at/after a timestamp via ``offsets_for_times``) to its end (an offset, or the
-first record stamped at/after the end time; an end time later than the moment
-the replay started is cut to that moment, so a live topic never turns a replay
-into a tail).
+at/after a timestamp via ``offsets_for_times``) to its end: an offset, or by time.
+Without ``--to`` (or with one later than the moment the replay started, which is cut
+to that moment, so a live topic never turns a replay into a tail) the end is the
+first record stamped later that was written after the start (at or past the high
+watermark seen then), or else a run of ``PAST_END_RUN`` (20) records stamped past the
+end. A record stamped past the end before that (a producer's clock ahead) is skipped.
 
 **Done, or stuck.** A partition is done at its end, or once its position has
-reached the high watermark seen at start and nothing has arrived for ``idle_s``.
-A partition still below that watermark is never taken as done: if none of them
-moves for ``stall_s`` the replay fails (:class:`~sidecar.errors.RetryableError`)
-instead of ending early with a quietly short output.
+reached the high watermark seen at start and it got nothing for ``idle_s`` while
+not paused. A partition still below that watermark is never taken as done: if it
+gets nothing for ``stall_s`` the replay fails (:class:`~sidecar.errors.RetryableError`)
+instead of ending early with a quietly short output; so does a batch the pipeline
+could not write.
 
 **Time order.** Records go out merged by timestamp across partitions: a record
 is emitted only once every unfinished partition has been read up to its time,
-and a partition that runs ahead is paused when it holds ``max_records``. A
+and a partition that runs ahead is paused when it holds its share of
+``max_records`` (memory stays near ``max_records`` whatever the partition count). A
 consumer otherwise drains one partition's fetch (up to 1 MiB) before the next,
 which on slow topics spans hours, and the OpenMetrics backfill would have to
 move most samples forward in time.
@@ -54,6 +58,11 @@ class ReplayRange:
     end_offset: int | None = None
 
 
+PAST_END_RUN = 20
+"""Consecutive records stamped past the end time that end a partition: one record from
+a producer whose clock is ahead is skipped, not taken as the end."""
+
+
 @dataclass(slots=True)
 class _Part:
     start: int
@@ -63,14 +72,18 @@ class _Part:
     done: bool = False
     paused: bool = False
     last_ts: int = -1  # latest record time read (ms)
+    past_end: int = 0  # consecutive records stamped past the end time
+    quiet_since: float = 0.0  # monotonic: when records last came (or it was resumed)
     buf: deque[tuple[int, int, Any]] = field(default_factory=deque)  # (ms, offset, message)
 
     @property
     def horizon(self) -> float:
-        """Up to which time (ms) this partition has been read; inf once it holds nothing more."""
-        if self.done or self.position >= self.watermark:
-            return math.inf
-        return self.last_ts
+        """Up to which time (ms) this partition has been read; inf once it is done.
+
+        Reaching the start watermark is not enough: some brokers under-report it (tansu:
+        the base offset of the last batch), and the unread tail would go out late.
+        """
+        return math.inf if self.done else self.last_ts
 
 
 def _by_time(item: tuple[int, int, int, Any]) -> tuple[int, int, int]:
@@ -110,6 +123,7 @@ class KafkaReplaySource:
         self._eof = asyncio.Event()
         self._all_done = asyncio.Event()
         self._end_ms: int | None = None
+        self._open_end = True  # the end is the replay's start: the watermark bounds it
 
     async def prepare(self) -> int:
         """Connect, resolve the range per partition; returns the estimated record count."""
@@ -158,6 +172,7 @@ class KafkaReplaySource:
         if rng.end_offset is None:
             end_s = started if rng.end_time is None else min(rng.end_time, started)
             self._end_ms = int(end_s * 1000)
+            self._open_end = rng.end_time is None or rng.end_time >= started
         return self.total_estimate
 
     @staticmethod
@@ -189,51 +204,63 @@ class KafkaReplaySource:
     async def _read(self, emit: Emit) -> None:
         assert self._consumer is not None
         consumer, parts = self._consumer, self._parts
-        end_ms = self._end_ms
-        start_ms = None if self.range.start_time is None else int(self.range.start_time * 1000)
         cap = max(self.settings.max_records, 1)
+        hold = max(cap // len(parts), 50)  # per partition: memory ~ cap, not partitions × cap
+        now = time.monotonic()
         for tp, part in parts.items():
+            part.quiet_since = now
             if part.end is not None and part.position >= part.end:
                 self._finish(tp, part)
-        last_data = last_move = time.monotonic()
         while not all(p.done and not p.buf for p in parts.values()):
             try:
                 fetched = await consumer.getmany(timeout_ms=200, max_records=cap)
             except OffsetOutOfRangeError as exc:
                 await self._out_of_range(exc.args[0] if exc.args else {})
                 continue
-            got = False
+            now = time.monotonic()
             for tp, msgs in fetched.items():
                 part = parts[tp]
-                if part.done:
-                    continue
-                got = True
-                for m in msgs:
-                    if (part.end is not None and m.offset >= part.end) or (
-                        end_ms is not None and m.timestamp >= end_ms
-                    ):
-                        self._finish(tp, part)
-                        break
-                    part.position = m.offset + 1
-                    part.last_ts = max(part.last_ts, m.timestamp)
-                    if start_ms is not None and m.timestamp < start_ms:
-                        # Seeking by time is only as exact as the broker's time index
-                        # (and producers' clocks); the range itself is by timestamp.
-                        self.skipped += 1
-                        continue
-                    part.buf.append((m.timestamp, m.offset, m))
-                if part.end is not None and part.position >= part.end:
-                    self._finish(tp, part)
-            now = time.monotonic()
-            if got:
-                last_data = last_move = now
-            elif now - last_data >= self.idle_s:
-                await self._settle_idle(now - last_move)
-            records = self._ready(cap)
-            if records:
-                self.read += len(records)
+                if not part.done and msgs:
+                    part.quiet_since = now
+                    self._take(tp, part, msgs)
+            await self._settle(now)
+            records = self._ready(hold)
+            for i in range(0, len(records), cap):
+                chunk = records[i : i + cap]
+                self.read += len(chunk)
                 self._pending += 1
-                await emit(Batch(self.name, records, self._done))
+                await emit(Batch(self.name, chunk, self._done))
+
+    def _take(self, tp: TopicPartition, part: _Part, msgs: list[Any]) -> None:
+        """Buffer a partition's fetched records that fall in the range; finish it at its end."""
+        end_ms, open_end = self._end_ms, self._open_end
+        start_ms = None if self.range.start_time is None else int(self.range.start_time * 1000)
+        for m in msgs:
+            if part.end is not None and m.offset >= part.end:
+                self._finish(tp, part)
+                return
+            ts = m.timestamp
+            if end_ms is not None and ts >= end_ms:
+                # The end by time: a record past it written after the replay started (open
+                # end), or a run of them. A lone one (a producer's clock ahead) is skipped.
+                part.past_end += 1
+                if (open_end and m.offset >= part.watermark) or part.past_end >= PAST_END_RUN:
+                    self._finish(tp, part)
+                    return
+                part.position = m.offset + 1
+                self.skipped += 1
+                continue
+            part.past_end = 0
+            part.position = m.offset + 1
+            part.last_ts = max(part.last_ts, ts)
+            if start_ms is not None and ts < start_ms:
+                # Seeking by time is only as exact as the broker's time index
+                # (and producers' clocks); the range itself is by timestamp.
+                self.skipped += 1
+                continue
+            part.buf.append((ts, m.offset, m))
+        if part.end is not None and part.position >= part.end:
+            self._finish(tp, part)
 
     async def _out_of_range(self, offsets: dict[TopicPartition, int]) -> None:
         """A fetch offset the log does not hold: past its end (nothing of the range is
@@ -262,30 +289,29 @@ class KafkaReplaySource:
                     f"out of range, but within {begin[tp]}..{end[tp]}"
                 )
 
-    async def _settle_idle(self, still_s: float) -> None:
-        """Nothing came for ``idle_s``: partitions at their watermark are done.
-
-        Raises when some stay below their watermark with nothing read for ``stall_s``.
-        """
+    async def _settle(self, now: float) -> None:
+        """Partitions that got nothing for ``idle_s`` (paused ones wait for the others, so
+        their silence says nothing) are done once at their start watermark; one still below
+        it with nothing for ``stall_s`` fails the replay."""
         assert self._consumer is not None
-        behind = []
         for tp, part in self._parts.items():
-            if part.done:
+            quiet = now - part.quiet_since
+            if part.done or part.paused or quiet < self.idle_s:
                 continue
             # The consumer's position also steps over control records and compacted gaps.
             part.position = max(part.position, await self._consumer.position(tp))
             if part.position >= part.watermark:
                 self._finish(tp, part)
-            else:
-                behind.append(f"{tp.partition}@{part.position}<{part.watermark}")
-        if behind and still_s >= self.stall_s:
-            raise RetryableError(
-                f"replay of {self.topic}: no records for {still_s:.0f}s with partitions "
-                f"still below their end ({', '.join(behind)}); the output is incomplete"
-            )
+            elif quiet >= self.stall_s:
+                raise RetryableError(
+                    f"replay of {self.topic}: no records for {quiet:.0f}s with partition "
+                    f"{tp.partition} at offset {part.position}, still below its end "
+                    f"{part.watermark}; the output is incomplete"
+                )
 
-    def _ready(self, cap: int) -> list[Record]:
-        """Buffered records every unfinished partition has read past, oldest first."""
+    def _ready(self, hold: int) -> list[Record]:
+        """Buffered records every unfinished partition has read past, oldest first; a
+        partition holding ``hold`` records or more is paused until the others catch up."""
         parts = self._parts
         safe = min(p.horizon for p in parts.values())
         ready: list[tuple[int, int, int, Any]] = []
@@ -300,16 +326,19 @@ class KafkaReplaySource:
         for ts, partition, offset, m in ready:
             attrs = {"topic": topic, "partition": str(partition), "offset": str(offset)}
             origin = f"{topic}/{partition}@{offset}"
-            out.append(Record(m.value or b"", origin, now, attrs, None, ts / 1000))
+            at = ts / 1000 if ts >= 0 else None  # -1: no timestamp (old message format)
+            out.append(Record(m.value or b"", origin, now, attrs, None, at))
         assert self._consumer is not None
+        resumed = time.monotonic()
         for tp, p in parts.items():  # a partition ahead of the others waits for them
-            full = len(p.buf) >= cap
+            full = len(p.buf) >= hold
             if full and not p.paused and not p.done:
-                self._consumer.pause(tp)
+                self._consumer.pause(tp)  # aiokafka drops what it prefetched for it
                 p.paused = True
             elif p.paused and not full and not p.done:
                 self._consumer.resume(tp)
                 p.paused = False
+                p.quiet_since = resumed
         return out
 
     def _finish(self, tp: TopicPartition, part: _Part) -> None:
@@ -319,6 +348,8 @@ class KafkaReplaySource:
 
     def _done(self, ok: bool) -> None:
         self._pending -= 1
+        if not ok and self._error is None:  # a replay never reports success with a gap
+            self._error = SidecarError(f"replay of {self.topic}: a batch was not written")
         self._check()
 
     def _check(self) -> None:

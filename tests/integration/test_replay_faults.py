@@ -32,10 +32,13 @@ ENV = {**os.environ, "RAG_SIDECAR_KAFKA__ENABLE_IDEMPOTENCE": "false"}
 
 
 async def produce(
-    bootstrap: str, items: Sequence[tuple[int, dict[str, Any], int]], topic: str = "traces"
+    bootstrap: str,
+    items: Sequence[tuple[int, dict[str, Any], int]],
+    topic: str = "traces",
+    **kw: Any,
 ) -> None:
     """(partition, trace document, record timestamp in seconds) each."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **kw)
     await producer.start()
     try:
         futs = [
@@ -63,8 +66,10 @@ def replay_cmd(bootstrap: str, tmp: Path, *args: str) -> list[str]:
     ]
 
 
-def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)
+def run(cmd: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**ENV, **env}
+    )
 
 
 def trace_ids(path: Path) -> list[str]:
@@ -147,7 +152,7 @@ def test_a_broker_pause_past_the_stall_timeout_fails_the_replay(
     finally:
         os.kill(kafka.proc.pid, signal.SIGCONT)
     assert proc.returncode == 1, err
-    assert "still below their end" in err and "the output is incomplete" in err
+    assert "still below its end" in err and "the output is incomplete" in err
     assert om.read_text() == "an earlier, complete backfill\n"
     assert (tmp_path / "bf.om.partial").read_text().endswith("# EOF\n")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bf.om.")] == []
@@ -196,16 +201,24 @@ def test_a_future_end_stops_at_the_start_time_on_a_live_topic(
         env=ENV,
     )
 
+    assert proc.stderr is not None
+    started = []
+    for line in proc.stderr:  # the range's end (its start time) is fixed by now
+        started.append(line)
+        if "pipeline started" in line:
+            break
+
     async def keep_producing() -> None:  # a live service keeps writing traces
         i = 0
         while proc.poll() is None and i < 400:
             live = make_trace(trace_id=f"live{i}")
-            await produce(kafka.bootstrap, [(0, live, int(time.time()) + 1)])
+            await produce(kafka.bootstrap, [(0, live, int(time.time()) + 2)])
             await asyncio.sleep(0.05)
             i += 1
 
     asyncio.run(keep_producing())
     _, err = proc.communicate(timeout=30)
+    err = "".join(started) + err
     assert proc.returncode == 0, err
     assert sorted(trace_ids(events)) == sorted(f"old{i}" for i in range(20))
 
@@ -252,3 +265,94 @@ def test_ranges_that_can_only_be_mistakes_are_refused(
     res = run(replay_cmd("127.0.0.1:9", tmp_path, *args, "--events", "-"))
     assert res.returncode == 2, res.stderr
     assert message in res.stderr
+
+
+ONE_BATCH = {"linger_ms": 200, "max_batch_size": 1 << 20}  # tansu then reports end = 1
+
+
+def small(trace_id: str, ts: float) -> dict[str, Any]:
+    return {"trace_id": trace_id, "query": "q", "answer": "a", "timestamp": ts}
+
+
+def test_an_under_reported_end_neither_reorders_nor_loses_a_tail(
+    kafka: Broker, tmp_path: Path
+) -> None:
+    """tansu reports a partition's end as its last batch's base offset + 1: a partition
+    past that is not done (nor out of the merge) until it goes quiet unpaused."""
+    n = 600
+    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=2))
+    items = [(p, small(f"t{2 * k + p}", T0 + 2 * k + p), T0 + 2 * k + p) for p in (0, 1)
+             for k in range(n)]  # fmt: skip
+    asyncio.run(produce(kafka.bootstrap, items, **ONE_BATCH))
+    events = tmp_path / "ev.jsonl"
+    args = ["--from", str(T0), "--to", str(T0 + 2 * n), "--events", f"file:{events}"]
+    res = run(replay_cmd(kafka.bootstrap, tmp_path, *args))
+    assert res.returncode == 0, res.stderr
+    stamps = [orjson.loads(line)["timestamp"] for line in events.read_text().splitlines()]
+    assert len(stamps) == 2 * n and stamps == sorted(stamps)
+
+
+def test_a_paused_partition_is_not_taken_as_done_during_a_broker_pause(
+    kafka: Broker, tmp_path: Path
+) -> None:
+    """Partition 0 runs ahead in time and is paused (its prefetched tail dropped by
+    aiokafka) while partition 1 catches up; a broker pause then must not end it."""
+    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=2))
+    ahead = [(0, small(f"a{k}", T0 + 5000 + k), T0 + 5000 + k) for k in range(600)]
+    asyncio.run(produce(kafka.bootstrap, ahead, **ONE_BATCH))
+    behind = [(1, small(f"b{k}", T0 + k // 10), T0 + k // 10) for k in range(20000)]
+    asyncio.run(produce(kafka.bootstrap, behind))
+    events = tmp_path / "ev.jsonl"
+    args = ["--from", str(T0), "--to", str(T0 + 10000), "--events", f"file:{events}"]
+    proc = start_and_wait_for_output(replay_cmd(kafka.bootstrap, tmp_path, *args), events)
+    os.kill(kafka.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(4)  # twice idle_s
+    finally:
+        os.kill(kafka.proc.pid, signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    ids = trace_ids(events)
+    assert len(ids) == 20600 and sum(i.startswith("a") for i in ids) == 600
+
+
+def test_a_failure_writing_the_openmetrics_file_fails_the_replay(
+    kafka: Broker, tmp_path: Path
+) -> None:
+    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=1))
+    asyncio.run(produce(kafka.bootstrap, [(0, small(f"t{i}", T0 + i), T0 + i) for i in range(50)]))
+    om = tmp_path / "bf.om"
+    om.mkdir()
+    (om / "x").write_text("the final rename cannot replace a non-empty directory")
+    res = run(replay_cmd(kafka.bootstrap, tmp_path, "--from", str(T0), "--openmetrics", str(om)))
+    assert res.returncode == 1, res.stderr
+    assert "replay failed" in res.stderr and "wrote" not in res.stderr
+
+
+def test_a_live_drop_policy_does_not_drop_in_a_replay(kafka: Broker, tmp_path: Path) -> None:
+    """pipeline.overflow: drop sheds load in a live sidecar; a replay must read it all."""
+    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=2))
+    items = [(i % 2, small(f"t{i}", T0 + i), T0 + i) for i in range(3000)]
+    asyncio.run(produce(kafka.bootstrap, items))
+    events = tmp_path / "ev.jsonl"
+    args = ["--from", str(T0), "--to", str(T0 + 3000), "--events", f"file:{events}"]
+    env = {"RAG_SIDECAR_PIPELINE__OVERFLOW": "drop", "RAG_SIDECAR_PIPELINE__QUEUE_SIZE": "1"}
+    res = run(replay_cmd(kafka.bootstrap, tmp_path, *args), **env)
+    assert res.returncode == 0, res.stderr
+    assert len(set(trace_ids(events))) == 3000
+
+
+def test_one_record_stamped_in_the_future_does_not_end_its_partition(
+    kafka: Broker, tmp_path: Path
+) -> None:
+    """A producer's clock a day ahead: that record is skipped, the rest are replayed."""
+    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=1))
+    now = int(time.time())
+    items = [(0, small(f"t{i}", now - 600 + i), now - 600 + i) for i in range(100)]
+    items.insert(50, (0, small("ahead", now + 86_400), now + 86_400))
+    asyncio.run(produce(kafka.bootstrap, items))
+    events = tmp_path / "ev.jsonl"
+    args = ["--from", str(now - 3600), "--to", str(now - 1), "--events", f"file:{events}"]
+    res = run(replay_cmd(kafka.bootstrap, tmp_path, *args))
+    assert res.returncode == 0, res.stderr
+    assert sorted(trace_ids(events)) == sorted(f"t{i}" for i in range(100))
