@@ -36,7 +36,7 @@ from .scorers.judge.router import check_judges, judge_list
 from .scorers.judge.settings import JudgeSettings
 from .secrets import secret_from_env
 from .sinks.labelstudio.settings import ReviewSettings
-from .sources.otlp.assembly import AssemblySettings
+from .sources.otlp.settings import OtlpSettings as OtlpSettings
 from .uris import (
     FileSpec,
     KafkaSpec,
@@ -179,27 +179,6 @@ class KafkaSettings(BaseModel):
         ):
             raise ValueError("SASL needs sasl_mechanism, sasl_username and sasl_password")
         return self
-
-
-class OtlpSettings(BaseModel):
-    """The OTLP receivers (``otlp+http://`` / ``otlp+grpc://`` sources)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    token: SecretStr | None = Field(
-        None, description="Require 'Authorization: Bearer <token>' on export requests."
-    )
-    max_body_bytes: int = Field(
-        8 << 20, ge=1024, description="Largest request body, compressed or not (413 above)."
-    )
-    max_in_flight: int = Field(
-        5_000, ge=1, description="Assembled traces not yet written; above it: 429 + Retry-After."
-    )
-    retry_after_s: float = Field(2.0, gt=0, description="Retry-After sent when saturated.")
-    expire_interval_s: float = Field(
-        0.25, gt=0, description="How often settled and straggling traces are emitted."
-    )
-    assembly: AssemblySettings = Field(default_factory=AssemblySettings)
 
 
 class LogSettings(BaseModel):

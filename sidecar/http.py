@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 _MAX_HEADER_BYTES = 16 * 1024
 _MAX_CHUNK_LINE = 4096  # chunk-size line with extensions, or one trailer line
+_FEW_CHUNKS = 1024  # beyond this many chunks in one body ...
+_MIN_CHUNK_AVG = 256  # ... they must average this many bytes
 _IDLE_TIMEOUT_S = 30.0
 _LINGER_S = 2.0  # after an early reject: how long to discard what the client still sends
 _LINGER_BYTES = 32 << 20
@@ -108,6 +111,7 @@ class HttpServer:
         self._routes: dict[str, dict[str, Handler]] = {}
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
+        self._idle: dict[asyncio.Task[None], float] = {}  # waiting for a request, since
         self._serving = 0
 
     def route(self, method: str, path: str, handler: Handler) -> None:
@@ -143,7 +147,7 @@ class HttpServer:
         assert task is not None
         self._conns.add(task)
         try:
-            if self._serving >= self.max_connections:
+            if self._serving >= self.max_connections and not self._evict_idle():
                 await self._reject(reader, writer, _Reject(503, "too many connections\n"), 0.5)
                 return
             self._serving += 1
@@ -158,8 +162,21 @@ class HttpServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
+    def _evict_idle(self) -> bool:
+        """At the cap, close the connection idle the longest (a keep-alive between exports,
+        or a socket opened and left silent) to make room; False when none is idle."""
+        if not self._idle:
+            return False
+        oldest = min(self._idle, key=self._idle.__getitem__)
+        del self._idle[oldest]
+        oldest.cancel()
+        return True
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
+            self._idle[task] = time.monotonic()
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _IDLE_TIMEOUT_S)
             except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
@@ -167,6 +184,8 @@ class HttpServer:
             except asyncio.LimitOverrunError:
                 await self._reject(reader, writer, _Reject(431, "headers too large\n"))
                 return
+            finally:
+                self._idle.pop(task, None)
             try:
                 keep = await self._handle(head, reader, writer)
             except _Reject as rej:
@@ -251,8 +270,8 @@ class HttpServer:
             raise _Reject(408, "request body not received in time\n", linger=False) from None
 
     async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        parts: list[bytes] = []
-        total = 0
+        body = bytearray()  # not a list of chunks: tiny chunks would cost ~60 bytes each
+        total = chunks = 0
         while True:
             size_s = (await self._line(reader)).split(b";", 1)[0].strip(b" \t")
             if not _HEX.fullmatch(size_s):
@@ -262,7 +281,10 @@ class HttpServer:
                 raise _Reject(413, "body too large\n")
             if size == 0:
                 break
-            parts.append(await reader.readexactly(size))
+            chunks += 1
+            if chunks > _FEW_CHUNKS and total < chunks * _MIN_CHUNK_AVG:
+                raise _Reject(400, "chunks too small\n")  # each costs a parse round
+            body += await reader.readexactly(size)
             total += size
             if await reader.readexactly(2) != b"\r\n":
                 raise _Reject(400, "chunk data not followed by CRLF\n")
@@ -271,7 +293,7 @@ class HttpServer:
             trailers += len(line)
             if trailers > _MAX_HEADER_BYTES:
                 raise _Reject(431, "trailers too large\n")
-        return b"".join(parts)
+        return bytes(body)
 
     @staticmethod
     async def _line(reader: asyncio.StreamReader) -> bytes:

@@ -155,11 +155,13 @@ class Pipeline:
         """Stop sources, drain queues within the drain timeout, close sinks."""
         self._closing = True
         self.ready = False
+        started = time.monotonic()
         for source in reversed(self.sources):
-            await source.aclose()
+            await source.aclose()  # a source may spend part of the drain time handing over
         if self.failure is None:
+            left = self.settings.drain_timeout_s - (time.monotonic() - started)
             try:
-                async with asyncio.timeout(self.settings.drain_timeout_s):
+                async with asyncio.timeout(max(left, 0.1)):  # one budget for both waits
                     await self._score_q.join()
                     await self._write_q.join()
             except TimeoutError:

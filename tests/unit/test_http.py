@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -182,5 +183,43 @@ async def test_slow_body_times_out_and_connections_are_capped() -> None:
         out = await _raw(port, POST + b"Content-Length: 2\r\nConnection: close\r\n\r\nok")
         assert out.startswith(b"HTTP/1.1 200")
         assert outcomes == ["timeout", "overloaded", "timeout", "timeout"]
+    finally:
+        await server.aclose()
+
+
+async def test_tiny_chunks_are_refused_before_they_cost_memory_and_time() -> None:
+    """2-byte chunks held as a list cost ~60 bytes each (a 28 MiB body: +525 MiB) and a
+    parse round each; beyond 1024 chunks they must average 256 bytes."""
+    server, outcomes = await _echo_server(max_body_bytes=8 << 20)
+    port = server.bound_port
+    try:
+        chunked = POST + b"Transfer-Encoding: chunked\r\n\r\n"
+        tiny = b"2\r\nxx\r\n" * 5000 + b"0\r\n\r\n"
+        assert (await _raw(port, chunked + tiny)).startswith(b"HTTP/1.1 400")
+        fine = b"400\r\n" + b"y" * 1024 + b"\r\n"  # 2000 chunks of 1 KiB: accepted
+        closing = POST + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        out = await _raw(port, closing + fine * 2000 + b"0\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"y" * 1024)
+        assert outcomes == ["bad_request"]
+    finally:
+        await server.aclose()
+
+
+async def test_silent_connections_give_way_at_the_cap() -> None:
+    """Sockets opened and left silent must not shut exporters out: at the cap the one idle
+    the longest is closed to make room (503 only when every connection is mid-request)."""
+    server, _ = await _echo_server(max_connections=3)
+    port = server.bound_port
+    try:
+        silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        out = await _raw(port, POST + b"Content-Length: 2\r\nConnection: close\r\n\r\nok")
+        assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"ok")
+        closed = 0
+        for r, w in silent:
+            with contextlib.suppress(TimeoutError):
+                closed += await asyncio.wait_for(r.read(), 0.5) == b""
+            w.close()
+        assert closed == 1  # the oldest one only
     finally:
         await server.aclose()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 
@@ -180,3 +182,36 @@ def test_spans_of_ignored_scopes_are_counted_as_dropped_but_not_reported() -> No
     rec.end(span, 1)
     out = assembler().add(spans(rec.request()), 0.0)
     assert out.dropped == {"ignored_scope": 1} and out.unused == {}
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [("attribute", "x" * 100_000), ("event", "x" * 100_000), ("attribute", "\U0001f600" * 25_000)],
+)
+def test_the_byte_budget_counts_what_spans_really_hold(where: str, text: str) -> None:
+    """Content in the older GenAI events, and non-ASCII text (4 bytes a character in an
+    emoji string), count as much as ASCII attributes: else the budget never fills."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    ss.scope.name = "opentelemetry.instrumentation.openai"
+    for i in range(20):
+        s = ss.spans.add()
+        s.trace_id, s.span_id = (i + 1).to_bytes(16, "big"), (i + 1).to_bytes(8, "big")
+        s.parent_span_id = (1 << 40).to_bytes(8, "big")  # not a root: stays pending
+        s.name = "chat"
+        s.attributes.add(key="gen_ai.operation.name", value=AnyValue(string_value="chat"))
+        if where == "attribute":
+            s.attributes.add(key="gen_ai.completion", value=AnyValue(string_value=text))
+        else:
+            ev = s.events.add()
+            ev.name = "gen_ai.content.completion"
+            ev.attributes.add(key="gen_ai.completion", value=AnyValue(string_value=text))
+    a = assembler(settle_s=10)
+    a.add(list(req.resource_spans), 0.0)
+    held = 20 * sys.getsizeof(text.encode().decode())  # a copy without a cached UTF-8 form
+    assert held <= a.pending_bytes < 1.5 * held

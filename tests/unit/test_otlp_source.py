@@ -158,3 +158,23 @@ async def test_assembly_counters_are_exported(registry: CollectorRegistry) -> No
     assert 0 < (value("rag_sidecar_otlp_pending_bytes") or 0) < 10_000
     src.assembler.drain()
     assert value("rag_sidecar_otlp_assembled_total") == 1
+
+
+async def test_a_request_arriving_while_closing_is_refused_not_lost(
+    registry: CollectorRegistry, pipeline: Pipeline
+) -> None:
+    """A connection accepted just before the listener closed still delivers its request
+    during aclose: it must get a retryable refusal, not a 200 for traces nobody writes."""
+    src = source(registry)
+    await src.start(pipeline.emit)
+    src.accept(o.llama_index_rag(seed=1).resource_spans, "http")
+    await until(lambda: pipeline.waiting == 1)
+    close = asyncio.create_task(src.aclose())
+    await asyncio.sleep(0.05)  # aclose is waiting for the pump
+    with pytest.raises(Saturated):
+        src.accept(o.llama_index_rag(seed=2).resource_spans, "http")
+    refused = {"transport": "http", "outcome": "closing"}
+    assert registry.get_sample_value("rag_sidecar_otlp_requests_total", refused) == 1
+    pipeline.room.set()
+    await close
+    assert len(pipeline.trace_ids) == 1 and src.in_flight == 0

@@ -258,3 +258,23 @@ async def test_scored_traces_are_exported_at_zero_before_any_arrive() -> None:
     )
     await p.aclose()
     assert value == 0
+
+
+class SlowClosingSource(ListSource):
+    """Spends most of the drain time in its own aclose (handing over what it holds)."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await asyncio.sleep(0.6)
+
+
+async def test_sources_and_queues_share_one_drain_budget() -> None:
+    """Shutdown takes drain_timeout_s, not that twice: the chart's grace period is sized
+    on it, and Kubernetes kills the pod after it."""
+    src, sink = SlowClosingSource([lines(2)]), MemorySink(delay=60)
+    p, _, _ = make(src, sink, drain_timeout_s=1.0)
+    await p.start()
+    await asyncio.sleep(0.1)  # the batch is stuck in the blocked sink
+    t0 = asyncio.get_running_loop().time()
+    await p.aclose()
+    assert asyncio.get_running_loop().time() - t0 < 1.5

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from sys import getsizeof
 from typing import Any, Final
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -224,7 +225,7 @@ class SpanMapper:
         attrs = info.attrs
         exact = self._exact
         flat: dict[str, Any] = {}
-        kept = 0  # characters of the text attributes kept, encoded bytes of the others
+        kept = 0  # memory of the text attributes kept (non-ASCII: 2-4 bytes a character)
         for kv in span.attributes:
             key = kv.key
             if key in exact:
@@ -232,7 +233,7 @@ class SpanMapper:
                 text = value.string_value
                 if text:
                     attrs[key] = text
-                    kept += len(text)
+                    kept += getsizeof(text)
                 else:
                     attrs[key] = any_value(value)
                     kept += value.ByteSize()
@@ -241,7 +242,7 @@ class SpanMapper:
                 text = value.string_value
                 if text:
                     flat[key] = text
-                    kept += len(text)
+                    kept += getsizeof(text)
                 else:
                     flat[key] = any_value(value)
                     kept += value.ByteSize()
@@ -256,7 +257,7 @@ class SpanMapper:
         if flat:
             info.flat = flat
         if span.events:
-            self._events(span, info)
+            kept += self._events(span, info)
         if span.links:
             info.links = [
                 (link.trace_id.hex(), link.span_id.hex())
@@ -269,7 +270,9 @@ class SpanMapper:
         return info
 
     @staticmethod
-    def _events(span: Span, info: SpanInfo) -> None:
+    def _events(span: Span, info: SpanInfo) -> int:
+        """Evaluations and content events into ``info``; returns the bytes kept."""
+        kept = 0
         for event in span.events:
             if event.name == EVAL_EVENT:
                 result: dict[str, Any] = {}
@@ -284,8 +287,10 @@ class SpanMapper:
             elif event.name in CONTENT_EVENTS:
                 key = CONTENT_EVENTS[event.name]
                 for kv in event.attributes:
-                    if kv.key == key:
-                        info.attrs.setdefault(key, any_value(kv.value))
+                    if kv.key == key and key not in info.attrs:
+                        value = info.attrs[key] = any_value(kv.value)
+                        kept += getsizeof(value) if isinstance(value, str) else kv.ByteSize()
+        return kept
 
 
 def _classify(info: SpanInfo) -> None:

@@ -1,8 +1,8 @@
-"""Settings of trace assembly (``otlp.assembly``)."""
+"""Settings of the OTLP receivers (``otlp``) and of trace assembly (``otlp.assembly``)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class AssemblySettings(BaseModel):
@@ -45,3 +45,33 @@ class AssemblySettings(BaseModel):
         default_factory=lambda: ["rag-sidecar"],
         description="Instrumentation scopes whose spans are ignored (the sidecar's own spans).",
     )
+
+
+class OtlpSettings(BaseModel):
+    """The OTLP receivers (``otlp+http://`` / ``otlp+grpc://`` sources)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = Field(
+        None, description="Require 'Authorization: Bearer <token>' on export requests."
+    )
+    max_body_bytes: int = Field(
+        8 << 20, ge=1024, description="Largest request body, compressed or not (413 above)."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Time to receive one request body over HTTP (408 after it)."
+    )
+    max_connections: int = Field(
+        256,
+        ge=1,
+        description="HTTP connections served at once; beyond it the longest-idle keep-alive "
+        "connection is closed, or 503 + Retry-After when none is idle.",
+    )
+    max_in_flight: int = Field(
+        5_000, ge=1, description="Assembled traces not yet written; above it: 429 + Retry-After."
+    )
+    retry_after_s: float = Field(2.0, gt=0, description="Retry-After sent when saturated.")
+    expire_interval_s: float = Field(
+        0.25, gt=0, description="How often settled and straggling traces are emitted."
+    )
+    assembly: AssemblySettings = Field(default_factory=AssemblySettings)

@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 from prometheus_client import CollectorRegistry, Counter
 
-from ...config import OtlpSettings, OtlpSpec
+from ...config import OtlpSpec
 from ...feedback.record import late_feedback_record
 from ...http import HttpServer
 from ...stages import Batch, Emit, Record
@@ -34,6 +34,7 @@ from .assembly import TraceAssembler
 from .metrics import AssemblyCollector
 from .outputs import AssemblyOutput
 from .receiver import Ack, Saturated, add_http_route, start_grpc_server
+from .settings import OtlpSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class OtlpSource:
         self._http: HttpServer | None = None
         self._grpc: Any = None
         self._stopped = asyncio.Event()
+        self._closing = False
         self.requests = Counter(
             "rag_sidecar_otlp_requests",
             "OTLP export requests, by transport and outcome.",
@@ -91,7 +93,10 @@ class OtlpSource:
     @property
     def saturated(self) -> str | None:
         """Why export requests are refused now (``throttled``: too many traces not yet
-        written; ``assembly_full``: pending spans near their memory limit), else None."""
+        written; ``assembly_full``: pending spans near their memory limit; ``closing``:
+        shutting down, so the exporter retries elsewhere or later), else None."""
+        if self._closing:
+            return "closing"
         if self.in_flight >= self.settings.max_in_flight:
             return "throttled"
         if self.assembler.full:
@@ -106,7 +111,11 @@ class OtlpSource:
         on_error = self._on_error(transport)
         if transport == "http":
             self._http = HttpServer(
-                self.spec.host, self.spec.port, max_body_bytes=self.settings.max_body_bytes
+                self.spec.host,
+                self.spec.port,
+                max_body_bytes=self.settings.max_body_bytes,
+                body_timeout_s=self.settings.body_timeout_s,
+                max_connections=self.settings.max_connections,
             )
             add_http_route(
                 self._http,
@@ -191,7 +200,12 @@ class OtlpSource:
 
     async def aclose(self) -> None:
         """Stop receiving, emit what can be assembled, and hand everything accepted to the
-        pipeline (waiting for room in its queue up to ``drain_timeout_s``)."""
+        pipeline (waiting for room in its queue up to ``drain_timeout_s``).
+
+        From the start, requests still arriving (a connection accepted just before the
+        listener closed) are refused as ``closing``: nothing is acknowledged that would not
+        be handed over."""
+        self._closing = True
         if self._http is not None:
             await self._http.aclose()
         if self._grpc is not None:
