@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from .app import build_dead_letter_sink, build_engine, build_event_sink, build_pipeline
 from .config import FileSpec, Settings, SinkSpec
 from .errors import SidecarError, Terminated
+from .pipeline import Pipeline
 from .progress import Progress
 from .report import ReportBuilder
 from .scorers.heuristics.registry import METRICS
@@ -123,21 +124,7 @@ async def score_files(settings: Settings, files: Sequence[Path], out: Path) -> s
             progress,
         ),
     )
-    with terminate_on_sigterm() as term:
-        try:
-            try:
-                await pipeline.start()
-                await pipeline.drained()
-            finally:
-                term.closing = True
-                await pipeline.aclose()
-                progress.close()
-        except asyncio.CancelledError:
-            if term.hit:
-                raise Terminated("scoring stopped by SIGTERM; output incomplete") from None
-            raise
-    if pipeline.failure is not None:
-        raise SidecarError(f"scoring failed: {pipeline.failure}")
+    await run_to_end(pipeline, progress, "scoring")
     summary = builder.close()
     return summary.text() + f"\nwrote {out / 'events.jsonl'}, {summary.md_path}, {summary.csv_path}"
 
@@ -195,22 +182,7 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
     except BaseException:
         await source.aclose()
         raise
-    with terminate_on_sigterm() as term:
-        try:
-            try:
-                await pipeline.start()
-                if await pipeline.drained() and om is not None:
-                    om.complete = True
-            finally:
-                term.closing = True
-                await pipeline.aclose()
-                progress.close()
-        except asyncio.CancelledError:
-            if term.hit:
-                raise Terminated("replay stopped by SIGTERM; output incomplete") from None
-            raise
-    if pipeline.failure is not None:
-        raise SidecarError(f"replay failed: {pipeline.failure}")
+    await run_to_end(pipeline, progress, "replay", on_drained=om.finish if om else None)
     lines = [summarize(registry).splitlines()[0].replace("scored", "replayed", 1)]
     lines.append(f"scorer version {engine.version}; read {source.read} records")
     if om is not None:
@@ -219,6 +191,36 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
             f"promtool tsdb create-blocks-from openmetrics {req.openmetrics} DATA_DIR"
         )
     return "\n".join(lines)
+
+
+async def run_to_end(
+    pipeline: Pipeline,
+    progress: Progress,
+    what: str,
+    *,
+    on_drained: Callable[[], None] | None = None,
+) -> None:
+    """Start ``pipeline``, wait until its input is drained, close it; SIGTERM-safe.
+
+    ``on_drained`` runs once everything was written, before the sinks close. Raises
+    :class:`Terminated` on SIGTERM and :class:`SidecarError` when the run failed.
+    """
+    with terminate_on_sigterm() as term:
+        try:
+            try:
+                await pipeline.start()
+                if await pipeline.drained() and on_drained is not None:
+                    on_drained()
+            finally:
+                term.closing = True
+                await pipeline.aclose()
+                progress.close()
+        except asyncio.CancelledError:
+            if term.hit:
+                raise Terminated(f"{what} stopped by SIGTERM; output incomplete") from None
+            raise
+    if pipeline.failure is not None:
+        raise SidecarError(f"{what} failed: {pipeline.failure}")
 
 
 @dataclass(slots=True)

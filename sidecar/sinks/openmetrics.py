@@ -220,6 +220,10 @@ class OpenMetricsBackfillSink:
         """Spill rendered samples to disk (the file itself is assembled by :meth:`aclose`)."""
         self._spill()
 
+    def finish(self) -> None:
+        """Mark the run complete: :meth:`aclose` then writes ``path`` itself."""
+        self.complete = True
+
     @property
     def partial_path(self) -> Path:
         """Where an unfinished run's samples go: ``path`` is left as it was."""
