@@ -556,7 +556,8 @@ def overview() -> dict[str, Any]:
     d.add(
         ts(
             "Judge coverage",
-            "Share of scored traces that got a judge event, per app.",
+            "Share of scored traces judged in the random sample, per app (traces judged only "
+            "for a priority reason are in rag_sidecar_judge_priority_score).",
             [target(f"sum by (app) ({JUDGED}) / sum by (app) ({SCORED})", "{{app}}")],
             unit="percentunit",
             lo=0,

@@ -37,7 +37,13 @@ from prometheus_client.utils import floatToGoString as _go_float
 
 from ..errors import PermanentError
 from ..stages import Result
-from .prometheus import COUNT_BUCKETS, RATING_BUCKETS, SCORE_BUCKETS, LabelLimiter
+from .prometheus import (
+    COUNT_BUCKETS,
+    RATING_BUCKETS,
+    SCORE_BUCKETS,
+    LabelLimiter,
+    priority_only,
+)
 
 log = logging.getLogger(__name__)
 _float_str: Callable[[float], str] = _go_float  # untyped upstream; as the live exposition
@@ -79,9 +85,15 @@ FAMILIES = (
     _Family("rag_sidecar_feedback_rating", "User ratings.", _SERIES[:3], RATING_BUCKETS),
     _Family("rag_sidecar_sampled", "Traces selected for the LLM judge.", ("reason",)),
     _Family("rag_sidecar_traces", "Records processed.", ("source", "outcome")),
+    _Family(
+        "rag_sidecar_judge_priority_score",
+        "Judge scores of traces judged only for a priority reason.",
+        _SERIES,
+        SCORE_BUCKETS,
+    ),
 )
 """Families in file order; the same names and labels as the live sink's."""
-_SCORE, _COUNT, _FLAGS, _FEEDBACK, _RATING, _SAMPLED, _TRACES = range(len(FAMILIES))
+_SCORE, _COUNT, _FLAGS, _FEEDBACK, _RATING, _SAMPLED, _TRACES, _PRIORITY = range(len(FAMILIES))
 
 
 def _escape(value: str) -> str:
@@ -198,9 +210,10 @@ class OpenMetricsBackfillSink:
             app = limit("app", lb.app)
             model = limit("model", lb.model)
             pv = limit("prompt_version", lb.prompt_version)
+            biased = ev.type == "judge" and priority_only(ev)
             for metric, value in ev.scores.items():
                 fam = _COUNT if self._kinds.get(metric) == "count" else _SCORE
-                self._observe(d, fam, (app, model, pv, metric), value)
+                self._observe(d, _PRIORITY if biased else fam, (app, model, pv, metric), value)
             for flag in ev.flags:
                 self._observe(d, _FLAGS, (app, flag), 1.0)
             fb = ev.feedback

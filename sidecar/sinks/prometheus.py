@@ -6,6 +6,10 @@ Families (all on an injected :class:`~prometheus_client.CollectorRegistry`):
   score in [0, 1] (and retriever similarities, in the retriever's units);
 * ``rag_sidecar_count{app,model,prompt_version,metric}`` — histogram of counts
   (answer length in tokens, chunks retrieved);
+* ``rag_sidecar_judge_priority_score{app,model,prompt_version,metric}`` — judge
+  scores of traces judged *only* for a priority reason (thumbs-down, a low
+  retrieval score, a flag, late feedback): bad by selection, so they stay out of
+  ``rag_sidecar_score``, whose judge metrics are the random sample's (unbiased);
 * ``rag_sidecar_flags_total{app,flag}``;
 * ``rag_sidecar_feedback_total{app,model,prompt_version,value}`` (``value`` = up |
   down | rated) and ``rag_sidecar_feedback_rating{app,model,prompt_version}``;
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from ..events import Labels
+from ..events import Labels, ScoredEvent
 from ..stages import Result
 from .histograms import FastHistogram, HistogramFamily
 
@@ -71,6 +75,15 @@ class LabelLimiter:
             self._seen[label] = {v: m for v, m in seen.items() if m in kept}
 
 
+def priority_only(event: ScoredEvent) -> bool:
+    """Whether a judge event's trace was selected only by a priority rule (not by the
+    random ``rate`` sample, nor as a canary): its scores are biased by that selection."""
+    reasons = (event.detail or {}).get("sample_reasons")
+    if not isinstance(reasons, list) or not reasons:
+        return False
+    return "rate" not in reasons and "canary" not in reasons
+
+
 @dataclass(slots=True)
 class _Series:
     """One (app, model, prompt_version) as exported, with its metric children."""
@@ -79,6 +92,7 @@ class _Series:
     model: str
     pv: str
     histograms: dict[str, FastHistogram] = field(default_factory=dict)
+    priority: dict[str, FastHistogram] = field(default_factory=dict)
     flags: dict[str, Counter] = field(default_factory=dict)
     last: float = 0.0
     """When a result last used it (the sink's clock)."""
@@ -105,6 +119,13 @@ class PrometheusSink:
         self.score = HistogramFamily(
             "rag_sidecar_score",
             "Scores per trace (ratios in [0,1]; retrieval_* in the retriever's units).",
+            series,
+            SCORE_BUCKETS,
+            registry,
+        )
+        self.priority = HistogramFamily(
+            "rag_sidecar_judge_priority_score",
+            "Judge scores of traces judged only for a priority reason (biased by selection).",
             series,
             SCORE_BUCKETS,
             registry,
@@ -178,6 +199,12 @@ class PrometheusSink:
         )
         return child
 
+    def _priority_histogram(self, series: _Series, metric: str) -> FastHistogram:
+        child = series.priority[metric] = self.priority.labels(
+            series.app, series.model, series.pv, metric
+        )
+        return child
+
     def _flag(self, series: _Series, flag: str) -> Counter:
         child = series.flags[flag] = self.flags.labels(series.app, flag)
         self._app_flags.setdefault(series.app, set()).add(flag)
@@ -203,11 +230,13 @@ class PrometheusSink:
             ev = r.event
             series = series_of(ev.labels)
             series.last = now
-            histograms = series.histograms
+            histograms, make = series.histograms, self._histogram
+            if ev.type == "judge" and priority_only(ev):
+                histograms, make = series.priority, self._priority_histogram
             for metric, value in ev.scores.items():
                 hist = histograms.get(metric)
                 if hist is None:
-                    hist = self._histogram(series, metric)
+                    hist = make(series, metric)
                 hist.observe(value)
             if ev.flags:
                 flags = series.flags
@@ -235,6 +264,8 @@ class PrometheusSink:
             for metric in s.histograms:
                 family = self.count if self._kinds.get(metric) == "count" else self.score
                 family.remove(s.app, s.model, s.pv, metric)
+            for metric in s.priority:
+                self.priority.remove(s.app, s.model, s.pv, metric)
             for value in ("up", "down", "rated"):
                 with contextlib.suppress(KeyError):
                     self.feedback.remove(s.app, s.model, s.pv, value)

@@ -61,14 +61,25 @@ async def test_sampled_traces_get_judge_events(tmp_path: Path) -> None:
     assert one["scorer_version"].startswith("judge-")
     assert {"answer_relevance", "context_relevance", "context_precision"} <= set(one["scores"])
     assert "claims" in one["detail"] and one["detail"]["tokens"]["prompt"] > 0
-    with_faith = sum("faithfulness" in d["scores"] for d in judged)
-    count = sum(
-        s.value
-        for fam in registry.collect()
-        for s in fam.samples
-        if s.name == "rag_sidecar_score_count" and s.labels["metric"] == "faithfulness"
+
+    def faith_count(name: str) -> float:
+        return sum(
+            s.value
+            for fam in registry.collect()
+            for s in fam.samples
+            if s.name == name and s.labels["metric"] == "faithfulness"
+        )
+
+    # The random sample's judge scores in rag_sidecar_score; those of traces judged only for
+    # a priority reason (thumbs-down, flags: bad by selection) in their own family.
+    random = [d for d in judged if "rate" in d["detail"]["sample_reasons"]]
+    assert 0 < len(random) < len(judged)
+    assert faith_count("rag_sidecar_score_count") == sum(
+        "faithfulness" in d["scores"] for d in random
     )
-    assert count == with_faith
+    assert faith_count("rag_sidecar_judge_priority_score_count") == sum(
+        "faithfulness" in d["scores"] for d in judged if d not in random
+    )
 
 
 async def test_slow_judge_never_slows_heuristics(tmp_path: Path) -> None:

@@ -135,6 +135,8 @@ rag_sidecar_sampled_total{reason="rate",backfill="r1"} 1 1800000120
 rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 0 1800000000
 rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 2 1800000060
 rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 3 1800000120
+# TYPE rag_sidecar_judge_priority_score histogram
+# HELP rag_sidecar_judge_priority_score Judge scores of traces judged only for a priority reason.
 # EOF
 """  # noqa: E501 (exact exposition lines)
 

@@ -142,3 +142,23 @@ def test_a_retired_prompt_version_leaves_and_frees_its_slot() -> None:
     write("v9", app="b")
     assert reg.get_sample_value("rag_sidecar_flags_total", {"app": "a", "flag": "refusal"}) is None
     assert count("v9", app="b") == 1
+
+
+def test_judge_scores_of_priority_only_samples_stay_out_of_the_score_histogram() -> None:
+    """Thumbs-down and flagged traces are always judged: averaged in with the random sample
+    they would drag the judge means down whenever more of them arrive (or the budget admits
+    only them). The random sample (reason rate, even with a priority reason too) and
+    canaries stay in rag_sidecar_score."""
+    reg = CollectorRegistry()
+    sink = PrometheusSink(reg)
+    cases = [["thumbs_down"], ["rate", "thumbs_down"], ["flag:refusal"], ["canary"], ["rate"]]
+    batch = []
+    for reasons in cases:
+        r = result("a", {"faithfulness": 0.5})
+        r.event.type = "judge"
+        r.event.detail = {"sample_reasons": reasons}
+        batch.append(r)
+    asyncio.run(sink.write(batch))
+    labels = {"app": "a", "model": "m", "prompt_version": "v1", "metric": "faithfulness"}
+    assert reg.get_sample_value("rag_sidecar_score_count", labels) == 3
+    assert reg.get_sample_value("rag_sidecar_judge_priority_score_count", labels) == 2
