@@ -42,6 +42,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .settings import WindowTestSettings
 from .special import chi2_sf_df1, kolmogorov_sf, t_ppf, t_sf
 
 Direction = Literal["up", "down", "none"]
@@ -320,3 +321,25 @@ def mean_diff_ci(base: Histogram, cand: Histogram, level: float = 0.95) -> MeanD
         return None
     low, high = w.interval(level)
     return MeanDiff(w.diff, low, high, w.p_value, base.n, cand.n, base.mean, cand.mean)
+
+
+def window_tests(
+    kind: str, base: Histogram, cur: Histogram, t: WindowTestSettings
+) -> list[TestResult]:
+    """The tests of one closed window of a ``score`` or ``rate`` series against one baseline."""
+    if kind == "rate":
+        return [
+            rate_test(
+                base,
+                cur,
+                alpha=t.alpha,
+                min_effect=t.min_rate_diff,
+                min_samples=t.min_samples,
+                min_expected=t.min_expected,
+            )
+        ]
+    return [
+        psi_test(base, cur, alarm=t.psi_alarm, min_samples=t.psi_min_samples, eps=t.psi_eps),
+        ks_test(base, cur, alpha=t.alpha, min_d=t.ks_min_d, min_samples=t.min_samples),
+        mean_test(base, cur, alpha=t.alpha, min_effect=t.min_mean_diff, min_samples=t.min_samples),
+    ]

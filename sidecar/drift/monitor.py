@@ -22,47 +22,16 @@ import math
 from typing import Any
 
 from ..events import ScoredEvent
-from .detectors import (
-    Histogram,
-    MeanDiff,
-    TestResult,
-    ks_test,
-    mean_diff_ci,
-    mean_test,
-    psi_test,
-    rate_test,
-)
+from .detectors import Histogram, MeanDiff, mean_diff_ci, window_tests
 from .online import Alarm, Cusum, OnlineDetector, PageHinkley
 from .outputs import Exporter, Finding, NullExporter, view
-from .settings import DriftSettings, WindowTestSettings
+from .settings import DriftSettings
 from .versions import Variant, VersionTracker, variant_name
 from .windows import ClosedWindow, ReferenceSet, Series, SeriesKey, SeriesKind, WindowStore
 
 THUMBS_DOWN = "thumbs_down"
 FLAG_PREFIX = "flag:"
 VERSION_DIFF = "version_diff"
-
-
-def window_tests(
-    kind: SeriesKind, base: Histogram, cur: Histogram, t: WindowTestSettings
-) -> list[TestResult]:
-    """The tests of one closed window against one baseline, as configured."""
-    if kind == "rate":
-        return [
-            rate_test(
-                base,
-                cur,
-                alpha=t.alpha,
-                min_effect=t.min_rate_diff,
-                min_samples=t.min_samples,
-                min_expected=t.min_expected,
-            )
-        ]
-    return [
-        psi_test(base, cur, alarm=t.psi_alarm, min_samples=t.psi_min_samples, eps=t.psi_eps),
-        ks_test(base, cur, alpha=t.alpha, min_d=t.ks_min_d, min_samples=t.min_samples),
-        mean_test(base, cur, alpha=t.alpha, min_effect=t.min_mean_diff, min_samples=t.min_samples),
-    ]
 
 
 class DriftMonitor:
@@ -209,24 +178,49 @@ class DriftMonitor:
                 continue
             del series.alarm_until[test]
             det = series.online.get(test)
-            stat = det.statistic if det is not None else 0.0
-            self.exporter.stat(series.key, test, stat, None, False)
             start = until - self.settings.online.hold_s
-            self._findings.append(
-                Finding(
-                    key=series.key,
-                    test=test,
-                    state="cleared",
-                    at=ts,
-                    window_start=start,
-                    statistic=stat,
-                    threshold=det.threshold if det is not None else math.nan,
-                    direction="none",
-                    effect=0.0,
-                    current=view(start, ts, 0, math.nan),
-                    baseline={"kind": "online"},
-                )
+            self._cleared(
+                series.key,
+                test,
+                at=ts,
+                window_start=start,
+                statistic=det.statistic if det is not None else 0.0,
+                threshold=det.threshold if det is not None else math.nan,
+                current=view(start, ts, 0, math.nan),
+                baseline={"kind": "online"},
             )
+
+    def _cleared(
+        self,
+        key: SeriesKey,
+        test: str,
+        *,
+        at: float,
+        window_start: float,
+        statistic: float,
+        threshold: float,
+        current: dict[str, Any],
+        baseline: dict[str, Any],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Export ``test`` as no longer detected on ``key`` and record the clearing."""
+        self.exporter.stat(key, test, statistic, None, False)
+        self._findings.append(
+            Finding(
+                key=key,
+                test=test,
+                state="cleared",
+                at=at,
+                window_start=window_start,
+                statistic=statistic,
+                threshold=threshold,
+                direction="none",
+                effect=0.0,
+                current=current,
+                baseline=baseline,
+                extra=extra or {},
+            )
+        )
 
     # ------------------------------------------------------------------ windows
 
@@ -256,22 +250,16 @@ class DriftMonitor:
             if not on:
                 continue
             series.detected[test] = False
-            self.exporter.stat(series.key, test, 0.0, None, False)
-            self._findings.append(
-                Finding(
-                    key=series.key,
-                    test=test,
-                    state="cleared",
-                    at=start,
-                    window_start=start,
-                    statistic=0.0,
-                    threshold=math.nan,
-                    direction="none",
-                    effect=0.0,
-                    current=view(series.last_seen, start, 0, math.nan),
-                    baseline={"kind": "none"},
-                    extra={"reason": "no_traffic"},
-                )
+            self._cleared(
+                series.key,
+                test,
+                at=start,
+                window_start=start,
+                statistic=0.0,
+                threshold=math.nan,
+                current=view(series.last_seen, start, 0, math.nan),
+                baseline={"kind": "none"},
+                extra={"reason": "no_traffic"},
             )
 
     def _drop(self) -> None:
@@ -328,22 +316,16 @@ class DriftMonitor:
                 series = self.store.series.get(key)
                 if series is None or not series.detected.pop(VERSION_DIFF, False):
                     continue
-                self.exporter.stat(key, VERSION_DIFF, 0.0, None, False)
-                self._findings.append(
-                    Finding(
-                        key=key,
-                        test=VERSION_DIFF,
-                        state="cleared",
-                        at=start,
-                        window_start=start,
-                        statistic=0.0,
-                        threshold=self.settings.versions.alpha,
-                        direction="none",
-                        effect=0.0,
-                        current={"variant": variant_name(oc)},
-                        baseline={"kind": "version", "variant": variant_name(ob)},
-                        extra={"reason": "replaced"},
-                    )
+                self._cleared(
+                    key,
+                    VERSION_DIFF,
+                    at=start,
+                    window_start=start,
+                    statistic=0.0,
+                    threshold=self.settings.versions.alpha,
+                    current={"variant": variant_name(oc)},
+                    baseline={"kind": "version", "variant": variant_name(ob)},
+                    extra={"reason": "replaced"},
                 )
         # The readout gauges of the new pair are published by the next periodic refresh
         # (versions.refresh_s): computing CIs here, per event, made variant churn costly.
