@@ -38,7 +38,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from prometheus_client import CollectorRegistry, Counter
 
 from ..config import KafkaSettings, KafkaSpec
-from ..kafkautil import ssl_context
+from ..kafkautil import ssl_context, to_record
 from ..stages import Batch, Emit, Record
 from .kafka_offsets import LagCollector, PartitionOffsets
 
@@ -213,19 +213,8 @@ class KafkaSource:
         records: list[Record] = []
         last: dict[TopicPartition, int] = {}
         for rec in records_in:
-            topic, partition, offset = rec.topic, rec.partition, rec.offset
-            attrs = {"topic": topic, "partition": str(partition), "offset": str(offset)}
-            key = rec.key
-            if key:  # dead letters keep the original key (when it is text)
-                # Per record: a plain try costs 0.08 µs, contextlib.suppress 0.34.
-                try:  # noqa: SIM105
-                    attrs["key"] = key.decode()
-                except UnicodeDecodeError:
-                    pass
-            at = rec.timestamp / 1000 if rec.timestamp >= 0 else None  # -1: none (old format)
-            origin = f"{topic}/{partition}@{offset}"
-            records.append(Record(rec.value or b"", origin, now, attrs, None, at))
-            last[TopicPartition(topic, partition)] = offset + 1
+            records.append(to_record(rec, now))
+            last[TopicPartition(rec.topic, rec.partition)] = rec.offset + 1
         handles = []
         for tp, next_offset in last.items():
             part = self._parts.get(tp)

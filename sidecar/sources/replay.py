@@ -42,7 +42,7 @@ from aiokafka.errors import OffsetOutOfRangeError
 
 from ..config import KafkaSettings
 from ..errors import ConfigError, RetryableError, SidecarError
-from ..kafkautil import client_kwargs, translate
+from ..kafkautil import client_kwargs, to_record, translate
 from ..stages import Batch, Emit, Record
 
 log = logging.getLogger(__name__)
@@ -321,13 +321,8 @@ class KafkaReplaySource:
                 ts, offset, m = buf.popleft()
                 ready.append((ts, m.partition, offset, m))
         ready.sort(key=_by_time)
-        now, topic = time.time(), self.topic
-        out: list[Record] = []
-        for ts, partition, offset, m in ready:
-            attrs = {"topic": topic, "partition": str(partition), "offset": str(offset)}
-            origin = f"{topic}/{partition}@{offset}"
-            at = ts / 1000 if ts >= 0 else None  # -1: no timestamp (old message format)
-            out.append(Record(m.value or b"", origin, now, attrs, None, at))
+        now = time.time()
+        out = [to_record(m, now) for *_, m in ready]  # dead letters keep the key, as live
         assert self._consumer is not None
         resumed = time.monotonic()
         for tp, p in parts.items():  # a partition ahead of the others waits for them
