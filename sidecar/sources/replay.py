@@ -33,7 +33,6 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +64,6 @@ a producer whose clock is ahead is skipped, not taken as the end."""
 
 @dataclass(slots=True)
 class _Part:
-    start: int
     end: int | None  # exclusive; None = until the first record past the end time
     watermark: int  # the high watermark when the replay started
     position: int  # the next offset to read
@@ -102,7 +100,6 @@ class KafkaReplaySource:
         *,
         idle_s: float = 2.0,
         stall_s: float = 120.0,
-        on_progress: Callable[[int], None] | None = None,
     ) -> None:
         self.name = "replay"
         self.topic = topic
@@ -110,7 +107,6 @@ class KafkaReplaySource:
         self.settings = settings
         self.idle_s = idle_s
         self.stall_s = max(stall_s, idle_s)
-        self.on_progress = on_progress
         self.total_estimate = 0
         self.read = 0
         self.skipped = 0
@@ -158,7 +154,7 @@ class KafkaReplaySource:
                 uppers = await self._offsets_at(consumer, rng.end_time, end)
             for tp in tps:
                 stop = rng.end_offset
-                self._parts[tp] = _Part(starts[tp], stop, end[tp], starts[tp])
+                self._parts[tp] = _Part(stop, end[tp], starts[tp])
                 consumer.seek(tp, starts[tp])
                 upper = uppers[tp] if stop is None else min(stop, end[tp])
                 self.total_estimate += max(upper - starts[tp], 0)

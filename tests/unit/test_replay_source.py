@@ -37,7 +37,7 @@ class OffsetsConsumer:
 def source(consumer: OffsetsConsumer) -> KafkaReplaySource:
     src = KafkaReplaySource(("x:1",), "traces", ReplayRange(), KafkaSettings())
     src._consumer = consumer  # type: ignore[assignment]
-    src._parts = {TP0: _Part(10, 20, 8, 10), TP1: _Part(0, None, 50, 3)}
+    src._parts = {TP0: _Part(20, 8, 10), TP1: _Part(None, 50, 3)}
     return src
 
 
