@@ -11,8 +11,11 @@ watermark seen then), or else a run of ``PAST_END_RUN`` (20) records stamped pas
 end. A record stamped past the end before that (a producer's clock ahead) is skipped.
 
 **Done, or stuck.** A partition is done at its end, or once its position has
-reached the high watermark seen at start and it got nothing for ``idle_s`` while
-not paused. A partition still below that watermark is never taken as done: if it
+reached the high watermark seen at start, it got nothing for ``idle_s`` while not
+paused, and the broker has answered a fetch at that position with nothing. The last
+condition keeps a broker pause (no answers at all) from passing for the end: the
+watermark alone cannot, as some brokers under-report it (tansu: the base offset of the
+last batch + 1). A partition still below that watermark is never taken as done: if it
 gets nothing for ``stall_s`` the replay fails (:class:`~sidecar.errors.RetryableError`)
 instead of ending early with a quietly short output; so does a batch the pipeline
 could not write.
@@ -72,6 +75,8 @@ class _Part:
     last_ts: int = -1  # latest record time read (ms)
     past_end: int = 0  # consecutive records stamped past the end time
     quiet_since: float = 0.0  # monotonic: when records last came (or it was resumed)
+    took_ms: int = 0  # wall clock (ms) of the same moment: later fetch answers are newer
+    answered_empty: bool = False  # a fetch at the current position came back with nothing
     buf: deque[tuple[int, int, Any]] = field(default_factory=deque)  # (ms, offset, message)
 
     @property
@@ -202,23 +207,27 @@ class KafkaReplaySource:
         consumer, parts = self._consumer, self._parts
         cap = max(self.settings.max_records, 1)
         hold = max(cap // len(parts), 50)  # per partition: memory ~ cap, not partitions × cap
-        now = time.monotonic()
+        now, wall_ms = time.monotonic(), int(time.time() * 1000)
         for tp, part in parts.items():
-            part.quiet_since = now
+            part.quiet_since, part.took_ms = now, wall_ms
             if part.end is not None and part.position >= part.end:
                 self._finish(tp, part)
         while not all(p.done and not p.buf for p in parts.values()):
+            answers = {tp: consumer.last_poll_timestamp(tp) for tp in parts}
             try:
                 fetched = await consumer.getmany(timeout_ms=200, max_records=cap)
             except OffsetOutOfRangeError as exc:
                 await self._out_of_range(exc.args[0] if exc.args else {})
                 continue
-            now = time.monotonic()
+            now, wall_ms = time.monotonic(), int(time.time() * 1000)
             for tp, msgs in fetched.items():
                 part = parts[tp]
                 if not part.done and msgs:
-                    part.quiet_since = now
+                    part.quiet_since, part.took_ms = now, wall_ms
+                    part.answered_empty = False
                     self._take(tp, part, msgs)
+            if sum(map(len, fetched.values())) < cap:
+                self._note_empty_answers(answers, fetched)
             await self._settle(now)
             records = self._ready(hold)
             for i in range(0, len(records), cap):
@@ -226,6 +235,20 @@ class KafkaReplaySource:
                 self.read += len(chunk)
                 self._pending += 1
                 await emit(Batch(self.name, chunk, self._done))
+
+    def _note_empty_answers(
+        self, answers: dict[TopicPartition, int | None], fetched: dict[TopicPartition, Any]
+    ) -> None:
+        """``answers``: each partition's last fetch answer (ms) before a ``getmany`` that
+        handed out everything buffered. One that came after a partition's last records
+        and gave it none was an empty answer at its position: the broker is there, and
+        has nothing more (yet)."""
+        for tp, part in self._parts.items():
+            answered = answers[tp]
+            if part.paused or fetched.get(tp) or answered is None:
+                continue
+            if answered > part.took_ms:
+                part.answered_empty = True
 
     def _take(self, tp: TopicPartition, part: _Part, msgs: list[Any]) -> None:
         """Buffer a partition's fetched records that fall in the range; finish it at its end."""
@@ -287,8 +310,9 @@ class KafkaReplaySource:
 
     async def _settle(self, now: float) -> None:
         """Partitions that got nothing for ``idle_s`` (paused ones wait for the others, so
-        their silence says nothing) are done once at their start watermark; one still below
-        it with nothing for ``stall_s`` fails the replay."""
+        their silence says nothing) are done once at their start watermark with an empty
+        fetch answer; one with nothing for ``stall_s`` otherwise (below its watermark, or
+        the broker not answering) fails the replay."""
         assert self._consumer is not None
         for tp, part in self._parts.items():
             quiet = now - part.quiet_since
@@ -296,13 +320,17 @@ class KafkaReplaySource:
                 continue
             # The consumer's position also steps over control records and compacted gaps.
             part.position = max(part.position, await self._consumer.position(tp))
-            if part.position >= part.watermark:
+            if part.position >= part.watermark and part.answered_empty:
                 self._finish(tp, part)
             elif quiet >= self.stall_s:
+                why = (
+                    f"still below its end {part.watermark}"
+                    if part.position < part.watermark
+                    else "and no fetch answered"
+                )
                 raise RetryableError(
                     f"replay of {self.topic}: no records for {quiet:.0f}s with partition "
-                    f"{tp.partition} at offset {part.position}, still below its end "
-                    f"{part.watermark}; the output is incomplete"
+                    f"{tp.partition} at offset {part.position}, {why}; the output is incomplete"
                 )
 
     def _ready(self, hold: int) -> list[Record]:
@@ -329,7 +357,8 @@ class KafkaReplaySource:
             elif p.paused and not full and not p.done:
                 self._consumer.resume(tp)
                 p.paused = False
-                p.quiet_since = resumed
+                p.quiet_since, p.took_ms = resumed, int(time.time() * 1000)
+                p.answered_empty = False
         return out
 
     def _finish(self, tp: TopicPartition, part: _Part) -> None:

@@ -3,12 +3,18 @@ OffsetOutOfRange; tansu answers an empty fetch, so this runs against a stand-in 
 
 from __future__ import annotations
 
+import asyncio
+import time
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 from aiokafka import TopicPartition
 
 from sidecar.config import KafkaSettings
 from sidecar.errors import RetryableError
 from sidecar.sources.replay import KafkaReplaySource, ReplayRange, _Part
+from sidecar.stages import Batch
 
 TP0, TP1 = TopicPartition("traces", 0), TopicPartition("traces", 1)
 
@@ -64,3 +70,73 @@ async def test_an_offset_inside_the_log_is_an_error_not_a_loop() -> None:
     src = source(OffsetsConsumer({TP0: 0, TP1: 0}, {TP0: 8, TP1: 50}))
     with pytest.raises(RetryableError, match="out of range"):
         await src._out_of_range({TP1: 3})
+
+
+class PausingBroker:
+    """A stand-in consumer over one partition whose broker stops answering fetches
+    (``silent_polls`` getmany calls, like a SIGSTOP) after ``first`` records."""
+
+    def __init__(self, n: int, first: int, silent_polls: int) -> None:
+        self.msgs = [
+            SimpleNamespace(
+                topic="traces", partition=0, offset=i, timestamp=1000 + i, key=None, value=b"{}"
+            )
+            for i in range(n)
+        ]
+        self.first, self.silent = first, silent_polls
+        self.pos, self.answered, self.polls = 0, None, 0
+
+    def last_poll_timestamp(self, tp: TopicPartition) -> int | None:
+        return self.answered
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.pos
+
+    def pause(self, tp: TopicPartition) -> None:
+        pass
+
+    def resume(self, tp: TopicPartition) -> None:
+        pass
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        await asyncio.sleep(0.02)  # a short poll keeps the test quick
+        self.polls += 1
+        if self.pos >= self.first and 0 < self.polls - 1 <= self.silent:
+            return {}  # the broker is stopped: no answer at all
+        take = self.msgs[self.pos : self.pos + (self.first if self.pos < self.first else 10**6)]
+        self.pos += len(take)
+        self.answered = int(time.time() * 1000)
+        return {TP0: take} if take else {}
+
+
+async def read_all(src: KafkaReplaySource) -> list[str]:
+    out: list[str] = []
+
+    async def emit(batch: Batch) -> None:
+        out.extend(r.origin for r in batch.records)
+        batch.done(True)
+
+    await asyncio.wait_for(src._read(emit), 10)
+    return out
+
+
+async def test_a_broker_that_stops_answering_is_not_the_end_of_a_partition() -> None:
+    """tansu reports the end of a one-batch partition as 1, so the watermark alone says
+    'done' after the first records; silence without a fetch answer must not."""
+    consumer = PausingBroker(100, first=40, silent_polls=10)  # 10 × 20 ms = 4 × idle_s
+    src = KafkaReplaySource(("x:1",), "traces", ReplayRange(), KafkaSettings(), idle_s=0.05)
+    src._consumer = consumer  # type: ignore[assignment]
+    src._parts = {TP0: _Part(None, 1, 0)}
+    out = await read_all(src)
+    assert len(out) == 100 and out[-1] == "traces/0@99"
+
+
+async def test_a_broker_that_never_answers_fails_the_replay_at_the_stall_timeout() -> None:
+    consumer = PausingBroker(100, first=40, silent_polls=10**6)
+    src = KafkaReplaySource(
+        ("x:1",), "traces", ReplayRange(), KafkaSettings(), idle_s=0.05, stall_s=0.3
+    )
+    src._consumer = consumer  # type: ignore[assignment]
+    src._parts = {TP0: _Part(None, 1, 0)}
+    with pytest.raises(RetryableError, match="no fetch answered"):
+        await read_all(src)
