@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -293,3 +294,30 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(email.utils.formatdate(now + 7, usegmt=True), now) == 7.0
     assert parse_retry_after(email.utils.formatdate(now - 7, usegmt=True), now) == 0.0
     assert parse_retry_after("soon", now) is None and parse_retry_after(None, now) is None
+
+
+async def test_null_content_cut_at_max_tokens_is_truncated_bad_output_with_its_tokens(
+    fake: FakeJudge,
+) -> None:
+    """A reasoning model that spends max_tokens thinking (vLLM's reasoning parser, o-series)
+    sends content null: its tokens were spent, and a repair would run long again."""
+    doc = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "reasoning_content": "Hmm"},
+                "finish_reason": "length",
+            }
+        ],
+        "usage": {"prompt_tokens": 300, "completion_tokens": 1024, "total_tokens": 1324},
+    }
+    fake.push(Reply(body=orjson.dumps(doc)))
+    client, registry = make(fake)
+    try:
+        with pytest.raises(JudgeBadOutput) as info:
+            await client.complete(MESSAGES, orjson.loads)
+    finally:
+        await client.aclose()
+    assert info.value.truncated
+    assert (info.value.prompt_tokens, info.value.completion_tokens) == (300, 1024)
+    assert count(registry, "bad_output") == 1

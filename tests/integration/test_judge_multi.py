@@ -224,6 +224,8 @@ async def test_two_judges_disagree_and_are_flagged() -> None:
         shadow = next(e for e in events if e.detail["role"] == "shadow")
         assert primary.scores["faithfulness"] == 1.0
         assert shadow.scores == {} and shadow.detail["scores"]["faithfulness"] == 0.0
+        # Same model name and prompt (both "judge"), yet two events: consumers dedupe on event_id.
+        assert primary.event_id != shadow.event_id
     labels = {"app": "support-bot", "metric": "faithfulness", "judges": "cheap/strong"}
     get = lambda stat: value(registry, "rag_sidecar_judge_agreement", stat=stat, **labels)  # noqa: E731
     assert get("mean_abs_diff") == 1.0 and get("share_close") == 0.0 and get("samples") == 6

@@ -354,3 +354,32 @@ async def test_one_request_per_trace_on_the_examples(fake: FakeJudge) -> None:
     assert len(fake.requests) == len(h.written) == len(lines)
     per_trace = fake.prompt_tokens / len(lines)
     assert per_trace < 600, per_trace  # whitespace tokens (~1.3 model tokens each)
+
+
+async def test_a_body_that_does_not_decode_is_a_counted_failure(fake: FakeJudge) -> None:
+    """A proxy sending a broken gzip body: httpx's DecodingError is no TransportError;
+    it must still be a retried, counted judge failure, not a silently lost trace."""
+    fake.push(*[Reply(body=b"not gzip at all", headers={"content-encoding": "gzip"})] * 2)
+    failed: list[str] = []
+    async with Harness(fake, max_retries=1) as h:
+        h.stage.on_failed = lambda r, reason: failed.append(reason)
+        assert h.stage.offer(result())
+        await h.settle()
+        assert h.skipped("failed") == 1 and failed == ["failed"]
+        assert h.metric("rag_sidecar_judge_requests_total", outcome="error") == 2
+    assert h.written == [] and len(fake.requests) == 2
+
+
+async def test_an_unexpected_error_is_counted_and_reported(fake: FakeJudge) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    failed: list[str] = []
+    async with Harness(fake) as h:
+        h.stage.on_failed = lambda r, reason: failed.append(reason)
+        h.stage.scorer.judge = broken  # type: ignore[method-assign,assignment]
+        assert h.stage.offer(result())
+        await h.settle()
+        assert h.skipped("failed") == 1 and failed == ["failed"]
+        assert h.stage.budget.reserved == 0
+    assert h.written == []

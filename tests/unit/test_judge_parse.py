@@ -97,3 +97,24 @@ def test_factual_verdict_required_only_when_the_prompt_asks() -> None:
         said, n_chunks=2, with_reference=False, with_rubric=False, with_factual=True
     )
     assert reply.factual is False
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        "```json\n{}\n```\nThe answer is grounded in chunk 1.",
+        "Here it is:\n```json\n{}\n```\nLet me know if you need {more}.",
+        "{}\n\nNote: chunks are numbered from 1, as in {chunk}.",
+        '<think>The format is {"claims": [...]} so I list them.</think>\n{}',
+        "<think>\nFirst claim {A} is supported.\n</think>\n\n```json\n{}\n```",
+    ],
+)
+def test_what_real_models_put_around_the_object_is_cut(wrap: str) -> None:
+    """Prose after a fence, and reasoning blocks (<think>) holding braces, are not the reply."""
+    content = wrap.replace("{}", orjson.dumps(GOOD).decode())
+    assert parse_reply(content, n_chunks=2, with_reference=False, with_rubric=False).sufficient
+
+
+def test_an_unfinished_reasoning_block_is_not_mined_for_json() -> None:
+    with pytest.raises(ValueError, match="no JSON object"):
+        extract_json_object('<think>I will answer {"claims": []} once I')

@@ -64,6 +64,19 @@ def test_version_and_event_id_change_with_prompt_version_model_and_texts(tmp_pat
     assert judge_version(JudgeSettings(model="m", concurrency=9), load_prompts("rag_v1")) == v1
 
 
+def test_judges_beside_the_primary_never_share_its_event_ids() -> None:
+    """Two judges with one model name (llama.cpp ignores it; "judge" is the default) at two
+    endpoints must not write events with one event_id: consumers deduplicate on it."""
+    p = load_prompts("rag_v1")
+    primary = judge_version(JudgeSettings(), p)
+    assert judge_version(JudgeSettings(name="renamed"), p) == primary  # primary ids stay put
+    shadow = judge_version(JudgeSettings(name="b", role="shadow"), p)
+    escalation = judge_version(JudgeSettings(name="c", role="escalation"), p)
+    other_shadow = judge_version(JudgeSettings(name="d", role="shadow"), p)
+    assert len({primary, shadow, escalation, other_shadow}) == 4
+    assert shadow.startswith("judge-rag_v1+judge+")
+
+
 def test_fair_shares_keep_short_chunks_whole() -> None:
     assert fair_shares([10, 500, 20], 1000) == [10, 500, 20]
     caps = fair_shares([10, 500, 300], 310)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from sidecar.config import load_settings
 from sidecar.errors import ConfigError
-from sidecar.scorers.judge import EscalationSettings, JudgeSettings, escalation_reasons, judge_list
+from sidecar.events import Sampling
+from sidecar.scorers.background import derived_event
+from sidecar.scorers.judge import (
+    EscalationSettings,
+    JudgeRouter,
+    JudgeSettings,
+    escalation_reasons,
+    judge_list,
+)
 from sidecar.scorers.judge.router import in_share
+from sidecar.stages import Result
+from tests.conftest import make_trace
+from tests.support.fake_judge import sampled_result
 
 
 def test_escalation_reasons() -> None:
@@ -85,3 +97,49 @@ def test_keys_per_judge_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     single = load_settings(judge={"name": "solo"})
     assert isinstance(single.judge, JudgeSettings) and single.judge.api_key is not None
     assert single.judge.api_key.get_secret_value() == "sk-primary"
+
+
+async def test_a_failing_review_leaves_other_judges_scores_out_of_the_measurements() -> None:
+    """Only the primary's scores are measurements (rag_sidecar_score), even when the
+    review of a shadow or escalation event fails and the event is written unreviewed."""
+    off = {"canary": {"enabled": False}}
+    registry = CollectorRegistry()
+    r = JudgeRouter.from_settings(
+        [
+            JudgeSettings.model_validate(off),
+            JudgeSettings.model_validate({**off, "name": "big", "role": "escalation"}),
+        ],
+        registry,
+    )
+    written: list[Result] = []
+
+    async def sink(results: list[Result]) -> None:
+        written.extend(results)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a review bug")
+
+    r._write = sink
+    r.agreement.observe = broken  # type: ignore[method-assign,assignment]
+    escalation = r.escalations[0]
+    offered = sampled_result(make_trace(trace_id="t-1"))
+    event = derived_event(
+        offered,
+        "judge",
+        escalation.version,
+        0.0,
+        scores={"faithfulness": 0.2},
+        flags=["judge_contradicted"],
+        sampled=Sampling(selected=True, reasons=[]),
+        detail={},
+    )
+    try:
+        await r._written(escalation, [Result(offered.trace, event)])
+    finally:
+        for st in r.stages:
+            await st.client.aclose()
+    [got] = written
+    assert got.event.scores == {} and got.event.flags == []
+    assert got.event.detail is not None
+    assert got.event.detail["scores"] == {"faithfulness": 0.2}
+    assert got.event.detail["judge_flags"] == ["judge_contradicted"]

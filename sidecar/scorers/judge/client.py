@@ -9,7 +9,7 @@ translated into :mod:`sidecar.errors` here and nowhere else:
 =====================================  =======================  =============
 what happened                          raised (after retries)   outcome label
 =====================================  =======================  =============
-connect/read/protocol error, 5xx, 408  JudgeUnavailable         ``error``
+transport or decoding error, 5xx, 408  JudgeUnavailable         ``error``
 a phase timeout or the attempt cap     JudgeUnavailable         ``timeout``
 429                                    JudgeUnavailable         ``rate_limited``
 breaker open                           JudgeBreakerOpen         (no request)
@@ -294,7 +294,7 @@ class JudgeClient:
             except (httpx.TimeoutException, TimeoutError) as exc:
                 self._count("timeout", self._clock() - t0)
                 raise _Retry("timeout", f"timeout ({type(exc).__name__})") from None
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:  # transport, and a body that does not decode
                 self._count("error", self._clock() - t0)
                 raise _Retry("error", f"{type(exc).__name__}: {exc}") from None
             latency = self._clock() - t0

@@ -1,18 +1,21 @@
 """Strict parsing of the judge's reply into pydantic models.
 
-The only leniency: a Markdown code fence or prose around the single JSON
-object is cut away, verdict words are compared case-insensitively with spaces
-read as underscores, and numbers may arrive as numeric strings. Anything else
-that does not match the schema (missing fields, out-of-range grades, one
-chunk grade too few) raises ``ValueError`` — the caller repairs once, then
-counts ``bad_output``. Values are never guessed.
+The only leniency: leading reasoning blocks (``<think>…</think>``), a Markdown
+code fence and prose around the JSON object are cut away, verdict words are
+compared case-insensitively with spaces read as underscores, and numbers may
+arrive as numeric strings. Anything else that does not match the schema
+(missing fields, out-of-range grades, one chunk grade too few) raises
+``ValueError`` — the caller repairs once, then counts ``bad_output``. Values
+are never guessed.
 
 Chunk numbers in the reply are 1-based, as in the prompt.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import json
+import re
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 Verdict = Literal["supported", "contradicted", "not_in_context"]
 FactVerdict = Literal["stated", "contradicted", "missing"]
 Grade2 = Annotated[int, Field(ge=0, le=2)]
+_REASONING_RE: Final = re.compile(r"\s*<(think|thinking|reasoning)>.*?(?:</\1\s*>|\Z)", re.S | re.I)
+_DECODER: Final = json.JSONDecoder()
 
 
 def _word(value: Any) -> Any:
@@ -87,21 +92,22 @@ class JudgeReply(BaseModel):
 
 
 def extract_json_object(content: str) -> dict[str, Any]:
-    """The one JSON object in ``content`` (fences and surrounding prose ignored)."""
-    text = content.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-        if text.rstrip().endswith("```"):
-            text = text.rstrip()[:-3]
-        text = text.strip()
-    if not text.startswith("{"):
-        start, end = text.find("{"), text.rfind("}")
-        if start < 0 or end <= start:
-            raise ValueError("the reply contains no JSON object")
-        text = text[start : end + 1]
+    """The JSON object of ``content``: the first one outside reasoning blocks.
+
+    Leading ``<think>…</think>`` blocks (reasoning models without a reasoning parser)
+    are dropped (an unclosed one runs to the end: the reply never got past it); the
+    object starts at the first ``{`` left and ends where it closes, so a Markdown
+    fence or prose around it, braces included, are ignored.
+    """
+    text = content
+    while block := _REASONING_RE.match(text):
+        text = text[block.end() :]
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("the reply contains no JSON object")
     try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        doc, _ = _DECODER.raw_decode(text, start)
+    except json.JSONDecodeError as exc:
         raise ValueError(f"the reply is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ValueError("the reply must be a JSON object")
@@ -120,14 +126,17 @@ def finish_reason(payload: bytes) -> str | None:
 def read_envelope(payload: bytes) -> tuple[str, int | None, int | None]:
     """(content, prompt_tokens, completion_tokens) of a chat-completions response body.
 
-    Token counts are None when the endpoint sent no usable ``usage``;
-    ``ValueError`` when the body is not a chat-completions reply with text content.
+    Token counts are None when the endpoint sent no usable ``usage``; a null content
+    (the model only reasoned, or called tools) is the empty reply; ``ValueError``
+    when the body is not a chat-completions reply.
     """
     try:
         doc = orjson.loads(payload)
         content = doc["choices"][0]["message"]["content"]
     except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
         raise ValueError(f"not a chat-completions reply: {type(exc).__name__} {exc}") from None
+    if content is None:  # nothing but reasoning or tool calls: an empty reply, still billed
+        content = ""
     if not isinstance(content, str):
         raise ValueError("not a chat-completions reply: message.content is not a string")
     usage = doc.get("usage")

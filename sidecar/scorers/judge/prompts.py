@@ -93,19 +93,22 @@ def judge_version(settings: JudgeSettings, prompts: PromptSet) -> str:
 
     The fingerprint hashes the prompt texts and every setting that changes what
     the judge sees or how scores are computed, so any of them yields new event ids.
+    A shadow or escalation judge's name and role are hashed too: its events must
+    never share an ``event_id`` with the primary's (the same model name may be served
+    by two endpoints); the primary's version does not depend on its name.
     """
     s = settings
-    knobs = orjson.dumps(
-        {
-            "prompts": prompts.fingerprint,
-            "max_context_tokens": s.max_context_tokens,
-            "max_answer_tokens": s.max_answer_tokens,
-            "max_chunks": s.max_chunks,
-            "redact_pii": s.redact_pii,
-            "rubric": s.rubric.model_dump() if s.rubric.enabled else None,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    doc: dict[str, object] = {
+        "prompts": prompts.fingerprint,
+        "max_context_tokens": s.max_context_tokens,
+        "max_answer_tokens": s.max_answer_tokens,
+        "max_chunks": s.max_chunks,
+        "redact_pii": s.redact_pii,
+        "rubric": s.rubric.model_dump() if s.rubric.enabled else None,
+    }
+    if s.role != "primary":
+        doc["judge"] = [s.role, s.name]
+    knobs = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.blake2b(knobs, digest_size=4).hexdigest()
     return f"judge-{prompts.version}+{s.model}+{digest}"
 

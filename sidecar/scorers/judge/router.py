@@ -250,6 +250,10 @@ class JudgeRouter:
         detail = ev.detail if ev.detail is not None else {}
         ev.detail = detail
         detail["role"] = stage.settings.role
+        if stage is not self.primary:  # first, so that a failing review cannot undo it
+            detail["scores"] = scores
+            detail["judge_flags"] = ev.flags
+            ev.scores, ev.flags = {}, []
         trace_id = r.trace.trace_id
         runner = self.canaries.get(stage.name)
         if is_canary(trace_id):
@@ -262,13 +266,7 @@ class JudgeRouter:
             escalation = self._escalated.pop((stage.name, trace_id), None)
             if escalation is not None:
                 detail["escalation"] = escalation
-        if stage is self.primary:
-            ev.flags.extend(review_flags)
-        else:
-            detail["scores"] = scores
-            detail["judge_flags"] = list(ev.flags)
-            ev.scores = {}
-            ev.flags = list(review_flags)
+        ev.flags.extend(review_flags)
         return scores
 
     def _escalate(self, r: Result, scores: dict[str, float]) -> None:

@@ -3,8 +3,9 @@
 Everything that can change a judge score (prompt version and texts, model,
 context budget, redaction, rubric) is folded into the judge's scorer version
 (:func:`sidecar.scorers.judge.prompts.judge_version`), hence into its events'
-``event_id``. Operational knobs (timeouts, retries, budget, queue, role,
-canaries, agreement) are not.
+``event_id``, and so are a non-primary judge's role and name (its events never
+share the primary's ``event_id``). Operational knobs (timeouts, retries, budget,
+queue, canaries, agreement) are not.
 """
 
 from __future__ import annotations

@@ -179,6 +179,8 @@ class JudgeStage(BackgroundStage[_Job]):
     # --------------------------------------------------------------------- workers
 
     def _run_failed(self, job: _Job, exc: Exception) -> None:
+        self._skip("failed")  # a bug, or an error nobody translated: still no judge event
+        self._failed(job.result, "failed")
         log.error("judge worker failed", exc_info=exc, extra={"fields": {"judge": self.name}})
 
     def _write_failed(self, result: Result, exc: Exception) -> None:
