@@ -141,6 +141,7 @@ def build_pipeline(
             keep_traces=judge is not None,
             limiter=limiter,
             max_apps=settings.http.max_label_values,
+            label_ttl_s=settings.http.label_ttl_s,
         )
     return Pipeline(
         sources=build_sources(settings, registry) if sources is None else sources,

@@ -48,6 +48,11 @@ class FeedbackAgreement(Collector):
             window = self._windows[(app, score)] = deque(maxlen=self.settings.window)
         window.append((value, up))
 
+    def forget(self, app: str) -> None:
+        """Drop an app's windows (its series leave the exposition)."""
+        for key in [k for k in self._windows if k[0] == app]:
+            del self._windows[key]
+
     def disagreement(self, scores: Mapping[str, float], thumbs: str | None) -> dict[str, float]:
         """The agreement scores that contradict ``thumbs`` (empty: none)."""
         s = self.settings

@@ -65,11 +65,13 @@ class FeedbackJoiner:
         keep_traces: bool = False,
         limiter: LabelLimiter | None = None,
         max_apps: int = 100,
+        label_ttl_s: float | None = 86_400.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``keep_traces``: keep full traces for late judging (only useful with a judge);
         ``limiter``: the Prometheus sink's, so both fold the same app values (else one of
-        ``max_apps`` values)."""
+        ``max_apps`` values); ``label_ttl_s``: per-app series unused that long are retired
+        (``http.label_ttl_s``, as the Prometheus sink does; None keeps them)."""
         s = self.settings = settings
         self._keep = keep_traces and s.max_trace_bytes > 0
         self.store = TraceStore(
@@ -85,6 +87,10 @@ class FeedbackJoiner:
         registry.register(self.agreement)
         self.metrics = FeedbackMetrics(registry, self.store, self.pending)
         self.limit = limiter or self.metrics.limiter(registry, max_apps)
+        self._own_limiter = limiter is None
+        self._label_ttl = label_ttl_s
+        self._apps: dict[str, float] = {}
+        """Exported app value → when a per-app series last used it (the clock)."""
         self.watermark = -math.inf
         """Event time: the newest trace or feedback timestamp seen (capped near the clock)."""
         self._clock = clock
@@ -142,8 +148,7 @@ class FeedbackJoiner:
         if fb is not None and (fb.thumbs, fb.rating, fb.comment) != (None, None, None):
             self._inline(trace_id, entry, fb)
         if self.pending:
-            waiting = self.pending.pop(trace_id)
-            if waiting is not None:
+            for waiting in self.pending.pop(trace_id):
                 self._join(trace_id, entry, waiting, "feedback_first")
 
     def feedback(self, record: FeedbackRecord, source: str, arrival: float) -> None:
@@ -155,9 +160,9 @@ class FeedbackJoiner:
         if entry is not None:
             self._join(record.trace_id, entry, waiting, "trace_first")
             return
-        kind, pushed = self.pending.add(waiting)
-        if kind is not None:
-            self.metrics.duplicates.labels(kind).inc()
+        identical, pushed = self.pending.add(waiting)
+        if identical:
+            self.metrics.duplicates.labels("identical").inc()
         self._out.extend(self._unjoined(w, "buffer_full") for w in pushed)
 
     def take(self) -> tuple[list[Result], list[str]]:
@@ -171,9 +176,29 @@ class FeedbackJoiner:
     def expire(self, now: float) -> list[Result]:
         """Drop traces out of the window; feedback whose wait is over, as unjoined events."""
         self.store.expire(self.watermark)
+        if self._label_ttl is not None:
+            self.retire(now - self._label_ttl)
         return [
             self._unjoined(w, "unknown_trace") for w in self.pending.expire(now, self.watermark)
         ]
+
+    def retire(self, before: float) -> int:
+        """Drop the per-app series (time to feedback, agreement) of apps last used before
+        ``before``, and their label slots when the limiter is the joiner's own; how many."""
+        stale = [app for app, last in self._apps.items() if last < before]
+        for app in stale:
+            del self._apps[app]
+            self.metrics.forget(app)
+            self.agreement.forget(app)
+        if stale and self._own_limiter:
+            self.limit.forget("app", self._apps)
+        return len(stale)
+
+    def _app(self, value: str | None) -> str:
+        """The exported app label of a trace's app, marked as used now."""
+        app = self.limit("app", value)
+        self._apps[app] = self._clock()
+        return app
 
     def _inline(self, trace_id: str, entry: Entry, fb: Feedback) -> None:
         if entry.last is not None:
@@ -183,7 +208,7 @@ class FeedbackJoiner:
         self.store.update(trace_id, entry)
         if fb.thumbs is not None:
             remembered = unpack(entry)
-            self._pair(entry, fb.thumbs, remembered, self.limit("app", remembered.labels.app))
+            self._pair(entry, fb.thumbs, remembered, self._app(remembered.labels.app))
 
     def _join(self, trace_id: str, entry: Entry, waiting: Waiting, order: str) -> None:
         m, rec = self.metrics, waiting.record
@@ -197,7 +222,7 @@ class FeedbackJoiner:
         else:
             m.duplicates.labels("updated").inc()
         remembered = unpack(entry)
-        app = self.limit("app", remembered.labels.app)
+        app = self._app(remembered.labels.app)
         if last is None or last.event_id is None:
             m.time_to_feedback.labels(app).observe(max(0.0, rec.timestamp - entry.timestamp))
         old_thumbs, old_rating = (None, None) if last is None else (last.thumbs, last.rating)
@@ -214,6 +239,7 @@ class FeedbackJoiner:
             counted=counted,
             disagreement=self.agreement.disagreement(current, rec.thumbs),
             supersedes=None if last is None else last.event_id,
+            retracted=old_thumbs if thumbs is not None else None,
         )
         entry.last = Last(
             key,
@@ -289,5 +315,5 @@ class FeedbackJoiner:
             last = entry.last
             if last is not None and last.thumbs is not None:
                 remembered = unpack(entry)
-                app = self.limit("app", remembered.labels.app)
+                app = self._app(remembered.labels.app)
                 self._pair(entry, last.thumbs, remembered, app)

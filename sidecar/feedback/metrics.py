@@ -7,7 +7,8 @@
   a restart, evicted, or routed to another replica), ``buffer_full``, ``shutdown``;
 * ``rag_sidecar_feedback_duplicates_total{kind}`` — ``identical`` (same thumbs,
   rating and comment: no new event) or ``updated`` (last write wins: a new event);
-* ``rag_sidecar_time_to_feedback_seconds{app}`` — feedback time − trace time;
+* ``rag_sidecar_time_to_feedback_seconds{app}`` — feedback time − trace time (per-app
+  series, like ``rag_sidecar_feedback_agreement``, retire after ``http.label_ttl_s`` unused);
 * ``rag_sidecar_feedback_judge_offers_total{outcome}`` — late thumbs-down:
   ``accepted`` / ``refused`` by the judge, ``already_judged``, ``already_sampled``,
   ``no_trace`` (the full trace is no longer kept);
@@ -20,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -118,6 +120,11 @@ class FeedbackMetrics:
             registry=registry,
         )
         registry.register(_StoreCollector(store, pending))
+
+    def forget(self, app: str) -> None:
+        """Retire an app's series."""
+        with contextlib.suppress(KeyError):
+            self.time_to_feedback.remove(app)
 
     @staticmethod
     def limiter(registry: CollectorRegistry, max_apps: int) -> LabelLimiter:

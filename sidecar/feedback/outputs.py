@@ -8,6 +8,8 @@ are in ``detail`` (``scores``, ``judge_scores``, ``flags``) while the event's ow
 ``feedback`` holds the thumbs / rating not yet counted for the trace (what
 ``rag_sidecar_feedback_total`` counts); ``flags`` is ``["feedback_disagreement"]``
 when a score contradicts the user (``detail.disagreement``), for human review.
+A changed vote (up, then down) is counted again under its new value; ``detail.retracted``
+names the thumbs it replaces, so net votes are the counted ones minus the retracted ones.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def feedback_event(
     reason: str | None = None,
     disagreement: dict[str, float] | None = None,
     supersedes: str | None = None,
+    retracted: str | None = None,
 ) -> Result:
     """The event for one feedback record that arrived on ``source`` (``trace`` None: unjoined,
     with ``reason``)."""
@@ -110,6 +113,8 @@ def feedback_event(
         detail["disagreement"] = disagreement
     if supersedes is not None:
         detail["supersedes"] = supersedes
+    if retracted is not None:
+        detail["retracted"] = retracted
     trace_id = record.trace_id
     event = ScoredEvent(
         event_id=feedback_event_id(record),

@@ -1,19 +1,20 @@
 """Feedback that arrived before its trace, waiting (bounded) for it to be scored.
 
-Records wait by trace id in arrival order. A second record for the same trace
-replaces the first in place (last write wins) and keeps its place and its
-waiting time. A record is given up — emitted unjoined by the caller — when its
-trace has not been scored within ``window_s`` of wall-clock time since it
-arrived or of event time past its own timestamp, whichever comes first
-(``unknown_trace``), or earlier when the buffer is over ``max_items`` or
-``max_bytes`` (``buffer_full``, oldest first).
+Records wait by trace id in arrival order. Later records for the same trace wait
+with the first, in its place and its waiting time, unless identical to the one
+before (dropped): once the trace is scored they are joined in order, as if the
+trace had come first (a thumbs-down then a comment-only record keep both; the
+comment no longer replaces the thumbs). A trace's records are given up together —
+emitted unjoined by the caller — when it has not been scored within ``window_s``
+of wall-clock time since the first arrived or of event time past its timestamp,
+whichever comes first (``unknown_trace``), or earlier when the buffer is over
+``max_items`` records or ``max_bytes`` (``buffer_full``, oldest first).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
 
 from .record import FeedbackRecord, feedback_key
 
@@ -21,8 +22,8 @@ WAITING_OVERHEAD = 400
 """Bytes of a waiting record beyond its strings and fields: the wrapper, the map slot."""
 FIELD_OVERHEAD = 160
 """Bytes per field set on the record (the model's dict and fields-set entries, values)."""
-
-Duplicate = Literal["identical", "updated"]
+GROUP_OVERHEAD = 72
+"""Bytes of the list holding a trace's waiting records."""
 
 
 @dataclass(slots=True)
@@ -56,43 +57,48 @@ class PendingFeedback:
         self.max_bytes = max_bytes
         self.window_s = window_s
         self.bytes = 0
-        self._items: OrderedDict[str, Waiting] = OrderedDict()
+        self._count = 0
+        self._items: OrderedDict[str, list[Waiting]] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._items)
+        """Records waiting."""
+        return self._count
 
     def __bool__(self) -> bool:
         return bool(self._items)
 
-    def add(self, item: Waiting) -> tuple[Duplicate | None, list[Waiting]]:
-        """Buffer ``item``; (duplicate kind or None, records pushed out to make room)."""
-        trace_id = item.record.trace_id
-        item.size = waiting_size(item.record)
-        old = self._items.get(trace_id)
-        kind: Duplicate | None = None
-        if old is not None:
-            r, o = item.record, old.record
-            same = feedback_key(r.thumbs, r.rating, r.comment) == feedback_key(
+    def add(self, item: Waiting) -> tuple[bool, list[Waiting]]:
+        """Buffer ``item``; (whether it was identical to the one before it and dropped,
+        records pushed out to make room)."""
+        r = item.record
+        item.size = waiting_size(r)
+        group = self._items.get(r.trace_id)
+        if group is None:
+            item.size += GROUP_OVERHEAD
+            self._items[r.trace_id] = [item]
+        else:
+            o = group[-1].record
+            if feedback_key(r.thumbs, r.rating, r.comment) == feedback_key(
                 o.thumbs, o.rating, o.comment
-            )
-            kind = "identical" if same else "updated"
-            item.arrival = old.arrival
-            self.bytes -= old.size
-        self._items[trace_id] = item
+            ):
+                return True, []
+            group.append(item)
+        self._count += 1
         self.bytes += item.size
         pushed: list[Waiting] = []
-        while len(self._items) > self.max_items or self.bytes > self.max_bytes:
-            _, oldest = self._items.popitem(last=False)
-            self.bytes -= oldest.size
-            pushed.append(oldest)
-        return kind, pushed
+        while self._count > self.max_items or self.bytes > self.max_bytes:
+            pushed += self._take(next(iter(self._items)))
+        return False, pushed
 
-    def pop(self, trace_id: str) -> Waiting | None:
-        """Take the record waiting for ``trace_id``, if any."""
-        item = self._items.pop(trace_id, None)
-        if item is not None:
-            self.bytes -= item.size
-        return item
+    def _take(self, trace_id: str) -> list[Waiting]:
+        group = self._items.pop(trace_id)
+        self._count -= len(group)
+        self.bytes -= sum(w.size for w in group)
+        return group
+
+    def pop(self, trace_id: str) -> list[Waiting]:
+        """Take the records waiting for ``trace_id`` (in arrival order; none: empty)."""
+        return self._take(trace_id) if trace_id in self._items else []
 
     def expire(self, now: float, watermark: float) -> list[Waiting]:
         """Records whose wait is over (see the module docstring), oldest first."""
@@ -100,17 +106,16 @@ class PendingFeedback:
         items = self._items
         window = self.window_s
         while items:
-            item = next(iter(items.values()))
-            if now - item.arrival < window and watermark - item.record.timestamp <= window:
+            trace_id, group = next(iter(items.items()))
+            first = group[0]
+            if now - first.arrival < window and watermark - first.record.timestamp <= window:
                 break
-            items.popitem(last=False)
-            self.bytes -= item.size
-            out.append(item)
+            out += self._take(trace_id)
         return out
 
     def drain(self) -> list[Waiting]:
         """Everything still waiting (at shutdown), oldest first."""
-        out = list(self._items.values())
+        out = [w for group in self._items.values() for w in group]
         self._items.clear()
-        self.bytes = 0
+        self._count = self.bytes = 0
         return out

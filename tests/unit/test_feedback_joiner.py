@@ -50,8 +50,8 @@ def joiner(
     clock: Clock | None = None, registry: CollectorRegistry | None = None, **over: Any
 ) -> tuple[FeedbackJoiner, CollectorRegistry]:
     registry = registry or CollectorRegistry()
-    keep = over.pop("keep_traces", False)
-    j = FeedbackJoiner(FeedbackSettings(**over), registry, keep_traces=keep, clock=clock or Clock())
+    kw = {k: over.pop(k) for k in ("keep_traces", "label_ttl_s", "max_apps") if k in over}
+    j = FeedbackJoiner(FeedbackSettings(**over), registry, clock=clock or Clock(), **kw)
     return j, registry
 
 
@@ -104,6 +104,8 @@ def test_duplicates_are_idempotent_and_updates_win() -> None:
     assert second.event.detail is not None
     assert second.event.detail["supersedes"] == first.event.event_id
     assert second.event.feedback == FeedbackView("down", None)
+    assert second.event.detail["retracted"] == "up", "net votes: counted minus retracted"
+    assert "retracted" not in (first.event.detail or {})
     j.feedback(fb(thumbs="down", comment="actually wrong"), "file", T0)
     assert j.take() == ([], [])
     assert value(reg, "rag_sidecar_feedback_duplicates_total", kind="identical") == 2
@@ -112,16 +114,55 @@ def test_duplicates_are_idempotent_and_updates_win() -> None:
     assert value(reg, "rag_sidecar_time_to_feedback_seconds_count", app="support-bot") == 1
 
 
-def test_duplicates_waiting_for_their_trace_make_one_event() -> None:
+SEQUENCES = {
+    "repeat_then_change": [{"thumbs": "up"}, {"thumbs": "up"}, {"thumbs": "down"}],
+    "thumbs_then_comment": [{"thumbs": "down"}, {"thumbs": None, "comment": "wrong plan"}],
+    "rating_then_new_rating": [{"thumbs": "down", "rating": 2}, {"thumbs": None, "rating": 4}],
+}
+
+
+def _outcome(feedback_first: bool, records: list[dict[str, Any]]) -> tuple[Any, ...]:
     j, reg = joiner()
-    j.feedback(fb(thumbs="up"), "file", T0)
-    j.feedback(fb(thumbs="up"), "file", T0)
+    if not feedback_first:
+        j.scored(*scored())
+    for over in records:
+        j.feedback(fb(**over), "file", T0)
+    if feedback_first:
+        j.scored(*scored())
+    events, _ = j.take()
+    counters = tuple(
+        value(reg, name, **labels)
+        for name, labels in (
+            ("rag_sidecar_feedback_duplicates_total", {"kind": "identical"}),
+            ("rag_sidecar_feedback_duplicates_total", {"kind": "updated"}),
+            ("rag_sidecar_feedback_joined_total", {"order": "trace_first"}),
+            ("rag_sidecar_feedback_joined_total", {"order": "feedback_first"}),
+        )
+    )
+    assert len(j.pending) == 0 and j.pending.bytes == 0
+    seen = [(r.event.event_id, r.event.feedback, (r.event.detail or {}).get("supersedes"))
+            for r in events]  # fmt: skip
+    return seen, counters[:2], sum(counters[2:])
+
+
+@pytest.mark.parametrize("records", SEQUENCES.values(), ids=SEQUENCES.keys())
+def test_feedback_waiting_for_its_trace_joins_as_if_the_trace_came_first(
+    records: list[dict[str, Any]],
+) -> None:
+    """Waiting records used to replace each other: a thumbs-down followed by a comment-only
+    record (a widget's second step) lost the thumbs-down when both came before the trace."""
+    assert _outcome(True, records) == _outcome(False, records)
+
+
+def test_a_thumbs_down_then_a_comment_before_the_trace_still_counts_the_thumbs() -> None:
+    j, _ = joiner()
     j.feedback(fb(thumbs="down"), "file", T0)
+    j.feedback(fb(thumbs=None, comment="wrong plan"), "file", T0)
+    assert len(j.pending) == 2
     j.scored(*scored())
-    [res], _ = j.take()
-    assert res.event.feedback == FeedbackView("down", None)
-    assert value(reg, "rag_sidecar_feedback_duplicates_total", kind="identical") == 1
-    assert value(reg, "rag_sidecar_feedback_duplicates_total", kind="updated") == 1
+    first, second = j.take()[0]
+    assert first.event.feedback == FeedbackView("down", None) and second.event.feedback is None
+    assert second.event.detail is not None and second.event.detail["comment"] == "wrong plan"
 
 
 def test_unknown_trace_is_emitted_unjoined_after_the_window() -> None:
@@ -401,3 +442,25 @@ def test_missing_or_nan_judge_scores_never_break_a_join() -> None:
     j.feedback(fb(thumbs="down"), "file", T0)
     [ev], _ = j.take()
     assert ev.event.detail is not None and ev.event.detail["judge_scores"] == {"faithfulness": None}
+
+
+def test_per_app_series_are_retired_after_the_label_ttl() -> None:
+    """Like the Prometheus sink's: an app gone for ``http.label_ttl_s`` (a preview deploy, a
+    renamed app) leaves the exposition and frees its label slot, so series do not pile up."""
+    clock = Clock()
+    j, reg = joiner(clock, label_ttl_s=3600, max_apps=2)
+    ttf = "rag_sidecar_time_to_feedback_seconds_count"
+    agreement = "rag_sidecar_feedback_agreement"
+    n = {"score": "groundedness_lexical", "stat": "n"}
+    for app in ("old", "new"):
+        j.scored(*scored(app, app=app))
+        j.feedback(fb(app), "file", clock.now)
+        clock.now += 3000
+    j.expire(clock.now)  # "old" last used 6000 s ago, "new" 3000 s ago
+    assert reg.get_sample_value(ttf, {"app": "old"}) is None
+    assert reg.get_sample_value(agreement, {"app": "old", **n}) is None
+    assert value(reg, ttf, app="new") == 1 and value(reg, agreement, app="new", **n) == 1
+    j.scored(*scored("third", app="third"))
+    j.feedback(fb("third"), "file", clock.now)
+    assert value(reg, ttf, app="third") == 1, "the retired app's slot was freed, not 'other'"
+    assert reg.get_sample_value(ttf, {"app": "other"}) is None

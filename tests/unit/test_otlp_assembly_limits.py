@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
+from opentelemetry.trace import SpanContext
 
-from sidecar.sources.otlp import AssemblySettings
+from sidecar.sources.otlp import AssemblySettings, LateFeedback
+from sidecar.trace import Feedback
 from tests.support import otel_services as svc
 from tests.support import otel_spans as o
 from tests.unit.test_otlp_assembly import assembler, only
@@ -96,6 +98,66 @@ def test_late_retrieval_spans_of_an_emitted_trace_are_counted_by_reason() -> Non
     assert out.traces == [] and out.dropped == {"late_retrieval": 2}
     assert a.stats.spans_late_by == {"late_retrieval": 2} and a.late_spans == 2
     assert a.stats.dropped()["late_retrieval"] == 2
+
+
+# ------------------------------------------------ feedback spans in the answer's trace
+
+
+def feedback_span(trace_id: str, parent_span_id: str, seed: int = 5) -> list[ResourceSpans]:
+    """A human thumbs-down recorded in the answer's own trace (the README's advice for several
+    replicas), e.g. by a feedback API that continued the request's trace context."""
+    rec = o.Recorder("feedback-api", seed=seed)
+    attrs = {
+        "annotations.0.annotation.name": "user_feedback",
+        "annotations.0.annotation.annotator_kind": "HUMAN",
+        "annotations.0.annotation.label": "thumbs_down",
+    }
+    parent = SpanContext(int(trace_id, 16), int(parent_span_id, 16), is_remote=True)
+    rec.end(rec.start("user_feedback", attrs, remote_parent=parent, at_ms=60_000), 60_001)
+    return spans(rec.request())
+
+
+def test_a_feedback_span_does_not_reopen_a_trace_parked_as_not_rag() -> None:
+    """It used to reopen the trace, which then ended incomplete and took the feedback along."""
+    two = svc.gateway_and_worker(seed=51)
+    a = assembler(settle_s=1.0, not_rag_window_s=10.0)
+    a.add(spans(two.gateway), 0.0)
+    a.expire(1.0)
+    out = a.add(feedback_span(two.trace_id, "00000000000000aa"), 2.0)
+    assert out.feedback == [
+        LateFeedback(two.trace_id, Feedback(thumbs="down"), out.feedback[0].span_id)
+    ]
+    assert a.pending == 0 and a.provisional == 1 and a.stats.traces_reopened == 0
+    for t in (3.0, 40.0, 100.0):
+        assert a.expire(t).traces == []
+    assert a.incomplete == {} and a.stats.traces_not_rag == 1
+
+
+def test_a_parked_trace_still_reopens_after_a_feedback_span() -> None:
+    two = svc.gateway_and_worker(seed=61)
+    a = assembler(settle_s=1.0)
+    a.add(spans(two.gateway), 0.0)
+    a.expire(1.0)
+    assert len(a.add(feedback_span(two.trace_id, "00000000000000aa"), 1.2).feedback) == 1
+    a.add(spans(two.worker), 1.5)
+    [trace] = a.expire(2.5).traces  # the joiner joins the feedback to it (feedback first)
+    assert trace.trace_id == two.trace_id and trace.feedback is None
+
+
+def test_a_feedback_span_of_a_forgotten_trace_comes_back_as_late_feedback() -> None:
+    """Feedback an hour later, when ``emitted_memory`` no longer holds the trace: it used to
+    start a new trace of its own that ended incomplete (``answer``), the feedback lost."""
+    req, other = o.llama_index_rag(seed=1), o.llama_index_rag(seed=2)
+    a = assembler(settle_s=0, emitted_memory=1)
+    a.add(req.resource_spans, 0.0)
+    a.add(other.resource_spans, 1.0)  # pushes ``req`` out of the memory
+    assert req.answer_span_id is not None
+    out = a.add(feedback_span(req.trace_id, req.answer_span_id), 3600.0)
+    [late] = out.feedback
+    assert late.trace_id == req.trace_id and late.feedback == Feedback(thumbs="down")
+    assert a.pending == 0
+    a.expire(3700.0)
+    assert a.incomplete == {} and a.emitted == 2
 
 
 # ---------------------------------------------------------------- memory budget

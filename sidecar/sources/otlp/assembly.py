@@ -20,8 +20,10 @@ that) and ``max_spans_per_trace`` (beyond it only roots, retrievers, rerankers,
 LLM calls and annotated spans are kept, up to twice the limit). The last
 ``emitted_memory`` finalised trace ids are remembered: their late spans are
 counted and dropped (an emitted trace is never amended, that would score it
-twice), late human feedback comes back as :class:`LateFeedback`. Every span not
-kept is counted by reason, overall and per call (:attr:`AssemblyOutput.dropped`).
+twice), late human feedback comes back as :class:`LateFeedback` (so does a
+feedback-only span of a trace not being assembled: forgotten, parked as not RAG
+or never seen here; it never opens a trace). Every span not kept is counted by
+reason, overall and per call (:attr:`AssemblyOutput.dropped`).
 
 Times are floats from the caller's clock; nothing here reads the clock.
 """
@@ -38,7 +40,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
 from .build import Built, build_trace
 from .closed import ClosedTraces
 from .conventions import LLM, RERANKER, RETRIEVER
-from .feedback import Annotation, annotations_of, carrier_target, feedback_from
+from .feedback import Annotation, annotations_of, carrier_target, feedback_from, feedback_only
 from .mapping import SpanInfo, SpanMapper
 from .outputs import AssemblyOutput, AssemblyStats, LateFeedback
 from .settings import AssemblySettings
@@ -215,6 +217,9 @@ class TraceAssembler:
     ) -> None:
         trace_id = info.trace_id
         pending = self._pending.get(trace_id)
+        if pending is None and feedback_only(info):  # its trace is gone, parked or elsewhere:
+            self._route_feedback(annotations_of(info), trace_id, info.span_id, out)  # the joiner
+            return
         if pending is None:
             reopened = self._closed.reopen(trace_id)
             if reopened:

@@ -85,6 +85,14 @@ def annotations_of(span: SpanInfo) -> list[Annotation]:
     return found
 
 
+def feedback_only(span: SpanInfo) -> bool:
+    """The span's only AI content is human feedback: a feedback span recorded in the
+    answer's own trace (not an AI span that could complete or reopen a trace)."""
+    if not span.annotated or span.convention is not None or span.evaluations:
+        return False
+    return any(a.is_human for a in annotations_of(span))
+
+
 def feedback_from(annotations: Iterable[Annotation]) -> Feedback | None:
     """Merge human annotations into one :class:`Feedback` (later ones win per field).
 
