@@ -35,6 +35,7 @@ CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
 ALL_ON = CHART / "ci" / "all-features-values.yaml"
 HPA = CHART / "ci" / "hpa-values.yaml"
 SIDECAR = CHART / "ci" / "sidecar-values.yaml"
+PVC = CHART / "ci" / "pvc-values.yaml"
 # Every value set the chart is rendered with: defaults, then each ci/*.yaml.
 VALUE_SETS: list[Path | None] = [None, *CI_VALUES]
 CORE_KINDS = {
@@ -143,6 +144,7 @@ def test_ci_value_sets_exist() -> None:
     assert {p.name for p in CI_VALUES} >= {
         "all-features-values.yaml",
         "hpa-values.yaml",
+        "pvc-values.yaml",
         "sidecar-values.yaml",
     }
 
@@ -160,6 +162,7 @@ def test_ci_value_sets_exist() -> None:
         ("config.judge.api_key=sk-inline", "config.judge"),
         ("config.kafka.sasl_password=inline", "config.kafka"),
         ("config.otlp.token=inline", "config.otlp"),
+        ("config.review.label_studio.token=inline", "config.review"),
     ],
 )
 def test_schema_rejects(helm: str, setting: str, complaint: str) -> None:
@@ -383,17 +386,98 @@ def test_grace_period_exceeds_drain_timeout(helm: str, values: Path | None) -> N
     if values == SIDECAR:
         return
     grace = one(docs, "Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > shutdown_seconds(docs)
+
+
+def shutdown_seconds(docs: list[dict[str, Any]]) -> float:
+    """The longest clean stop of the rendered pod, as the sidecar closes (Pipeline.aclose): a
+    preStop sleep, the drain, then one after the other the feedback joiner, the embeddings tier
+    and the judges (JudgeRouter.aclose: the primary, then the others together)."""
     settings = load_settings_from(docs)
+    total = settings.pipeline.drain_timeout_s
+    if settings.feedback.enabled:
+        total += settings.feedback.shutdown_timeout_s
+    if settings.embeddings.enabled:
+        total += settings.embeddings.shutdown_timeout_s
     judges = settings.judge if isinstance(settings.judge, list) else [settings.judge]
-    judge_s = max((j.shutdown_timeout_s for j in judges if j is not None), default=0.0)
-    assert grace > settings.pipeline.drain_timeout_s + judge_s
+    judges_ = [j for j in judges if j is not None]
+    total += max((j.shutdown_timeout_s for j in judges_ if j.role == "primary"), default=0.0)
+    total += max((j.shutdown_timeout_s for j in judges_ if j.role != "primary"), default=0.0)
+    pre_stop = container(docs).get("lifecycle", {}).get("preStop", {})
+    return total + float(pre_stop.get("sleep", {}).get("seconds", 0))
 
 
 def test_grace_period_covers_the_judge(helm: str) -> None:
     sets = ("config.judge.url=http://vllm:8000/v1", "config.judge.shutdown_timeout_s=22.5")
     docs = render(helm, None, *sets)
     pod = one(docs, "Deployment")["spec"]["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] == 30 + 23 + 15
+    assert pod["terminationGracePeriodSeconds"] == 30 + 10 + 23 + 15  # drain, feedback, judge
+
+
+@pytest.mark.parametrize(
+    ("sets", "grace"),
+    [
+        ((), 30 + 10 + 15),  # the feedback joiner is on by default
+        (("config.feedback.enabled=false",), 30 + 15),
+        (("config.feedback.shutdown_timeout_s=60",), 30 + 60 + 15),
+        (("config.embeddings.enabled=true", "config.embeddings.shutdown_timeout_s=20"), 75),
+        (("lifecycle.preStop.sleep.seconds=40",), 40 + 30 + 10 + 15),
+        # A primary, then a shadow and an escalation judge closed together after it.
+        (
+            (
+                "config.judge[0].name=p",
+                "config.judge[0].url=http://a/v1",
+                "config.judge[0].shutdown_timeout_s=12",
+                "config.judge[1].name=s",
+                "config.judge[1].url=http://b/v1",
+                "config.judge[1].role=shadow",
+                "config.judge[1].shutdown_timeout_s=8",
+                "config.judge[2].name=e",
+                "config.judge[2].url=http://c/v1",
+                "config.judge[2].role=escalation",
+            ),
+            30 + 10 + 12 + 10 + 15,
+        ),
+    ],
+)
+def test_grace_period_covers_every_shutdown_step(
+    helm: str, sets: tuple[str, ...], grace: int
+) -> None:
+    """SIGKILL must not cut the shutdown: every step the sidecar waits for in turn counts."""
+    docs = render(helm, None, *sets)
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == grace
+    assert grace > shutdown_seconds(docs)
+
+
+def test_recreate_strategy_drops_rolling_update(helm: str) -> None:
+    """The API server refuses strategy.rollingUpdate with type Recreate (values.yaml's default
+    rollingUpdate would otherwise be merged into a user's `strategy: {type: Recreate}`)."""
+    for docs in (render(helm, None, "deployment.strategy.type=Recreate"), render(helm, PVC)):
+        assert one(docs, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    default = one(render(helm), "Deployment")["spec"]["strategy"]
+    assert default == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+
+
+def test_pvc_for_one_replica(helm: str) -> None:
+    docs = render(helm, PVC)
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["rag-sidecar-data"] == {
+        "name": "rag-sidecar-data",
+        "persistentVolumeClaim": {"claimName": "rag-sidecar-state"},
+    }
+
+
+def test_schema_accepts_a_null_review(helm: str, tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text("config:\n  review: null\n")
+    proc = _run([helm, "lint", "--strict", str(CHART), "-f", str(values)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -409,6 +493,70 @@ def test_grace_period_covers_the_judge(helm: str) -> None:
         (["kafka.sasl.existingSecret=k"], "is not SASL_PLAINTEXT or SASL_SSL"),
         (["autoscaling.keda.enabled=true", "config.sources={file:/x.jsonl}"], "kafka:// source"),
         (["metrics.serviceMonitor.enabled=true", "service.enabled=false"], "needs the Service"),
+        (
+            ["lifecycle.preStop.sleep.seconds=20", "deployment.terminationGracePeriodSeconds=50"],
+            "must exceed",
+        ),
+        (
+            [
+                "config.feedback.shutdown_timeout_s=60",
+                "deployment.terminationGracePeriodSeconds=60",
+            ],
+            "must exceed",
+        ),
+        # A PVC holds one replica's state files, and a rolling update would share it.
+        (["dataDir.existingClaim=c"], "needs deployment.strategy.type=Recreate"),
+        (
+            [
+                "dataDir.existingClaim=c",
+                "deployment.strategy.type=Recreate",
+                "deployment.replicas=2",
+            ],
+            "holds one replica's state",
+        ),
+        (
+            [
+                "dataDir.existingClaim=c",
+                "deployment.strategy.type=Recreate",
+                "autoscaling.hpa.enabled=true",
+            ],
+            "holds one replica's state",
+        ),
+        # A budget that never allows an eviction hangs node drains.
+        (
+            ["podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=1"],
+            "allows no eviction",
+        ),
+        (
+            ["podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=50%"],
+            "allows no eviction",
+        ),
+        (
+            [
+                "podDisruptionBudget.enabled=true",
+                "podDisruptionBudget.maxUnavailable=0",
+                "deployment.replicas=3",
+            ],
+            "allows no eviction",
+        ),
+        (
+            [
+                "podDisruptionBudget.enabled=true",
+                "podDisruptionBudget.minAvailable=2",
+                "autoscaling.hpa.enabled=true",
+                "autoscaling.hpa.minReplicas=2",
+            ],
+            "allows no eviction",
+        ),
+        (
+            [
+                "podDisruptionBudget.enabled=true",
+                "podDisruptionBudget.minAvailable=1",
+                "autoscaling.keda.enabled=true",
+                "autoscaling.keda.minReplicas=0",
+            ],
+            "allows no eviction",
+        ),
     ],
 )
 def test_inconsistent_values_are_refused(helm: str, sets: list[str], complaint: str) -> None:

@@ -102,32 +102,59 @@ OTLP receivers' sources, the paths of the mounted Kafka TLS files).
 {{- end }}
 
 {{/*
-Seconds a clean shutdown may take: the pipeline's drain (config.pipeline.drain_timeout_s, 30 by
-default), then the judge's (the longest config.judge[].shutdown_timeout_s, 10 by default).
+Seconds a clean shutdown may take, in the order the sidecar closes (sidecar/pipeline.py aclose):
+the pipeline's drain (config.pipeline.drain_timeout_s, 30 by default), the feedback joiner's
+(config.feedback.shutdown_timeout_s, 10 by default; on unless feedback.enabled is false), the
+embeddings tier's when enabled (config.embeddings.shutdown_timeout_s, 10 by default), then the
+judges': the primary first, then the others together (its shutdown_timeout_s plus the longest of
+the others', 10 each by default).
 */}}
 {{- define "rag-sidecar.shutdownSeconds" -}}
-{{- $pipeline := .Values.config.pipeline | default dict }}
+{{- $cfg := .Values.config | default dict }}
+{{- $pipeline := $cfg.pipeline | default dict }}
 {{- $total := hasKey $pipeline "drain_timeout_s" | ternary $pipeline.drain_timeout_s 30 | float64 }}
-{{- $judges := .Values.config.judge }}
+{{- $feedback := $cfg.feedback | default dict }}
+{{- if or (not (hasKey $feedback "enabled")) $feedback.enabled }}
+{{- $total = addf $total (hasKey $feedback "shutdown_timeout_s" | ternary $feedback.shutdown_timeout_s 10 | float64) }}
+{{- end }}
+{{- $embeddings := $cfg.embeddings | default dict }}
+{{- if $embeddings.enabled }}
+{{- $total = addf $total (hasKey $embeddings "shutdown_timeout_s" | ternary $embeddings.shutdown_timeout_s 10 | float64) }}
+{{- end }}
+{{- $judges := $cfg.judge }}
 {{- if $judges }}
 {{- if not (kindIs "slice" $judges) }}{{ $judges = list $judges }}{{ end }}
-{{- $longest := 0.0 }}
+{{- $primary := 0.0 }}
+{{- $others := 0.0 }}
 {{- range $judges }}
-{{- $longest = maxf $longest (hasKey . "shutdown_timeout_s" | ternary .shutdown_timeout_s 10 | float64) }}
+{{- $s := hasKey . "shutdown_timeout_s" | ternary .shutdown_timeout_s 10 | float64 }}
+{{- if eq (.role | default "primary") "primary" }}
+{{- $primary = maxf $primary $s }}
+{{- else }}
+{{- $others = maxf $others $s }}
 {{- end }}
-{{- $total = addf $total $longest }}
+{{- end }}
+{{- $total = addf $total $primary $others }}
 {{- end }}
 {{- $total }}
 {{- end }}
 
-{{/* The pod's grace period: longer than a clean shutdown, so SIGKILL never cuts a drain. */}}
+{{/* Seconds of a preStop sleep action (lifecycle.preStop.sleep.seconds): part of the grace period. */}}
+{{- define "rag-sidecar.preStopSeconds" -}}
+{{- ((((.Values.lifecycle | default dict).preStop | default dict).sleep | default dict).seconds | default 0) | int }}
+{{- end }}
+
+{{/*
+The pod's grace period: longer than a preStop sleep plus a clean shutdown (the grace period
+counts from before the preStop hook), so SIGKILL never cuts a drain.
+*/}}
 {{- define "rag-sidecar.terminationGracePeriod" -}}
-{{- $needed := include "rag-sidecar.shutdownSeconds" . | float64 }}
+{{- $needed := addf (include "rag-sidecar.shutdownSeconds" . | float64) (include "rag-sidecar.preStopSeconds" . | float64) }}
 {{- $grace := .Values.deployment.terminationGracePeriodSeconds }}
 {{- if kindIs "invalid" $grace }}
 {{- add (ceil $needed | int) 15 }}
 {{- else if le (float64 $grace) $needed }}
-{{- fail (printf "deployment.terminationGracePeriodSeconds (%v) must exceed config.pipeline.drain_timeout_s plus the judge's shutdown_timeout_s (%v)" $grace $needed) }}
+{{- fail (printf "deployment.terminationGracePeriodSeconds (%v) must exceed config.pipeline.drain_timeout_s plus the feedback, embeddings and judge shutdown_timeout_s and a lifecycle.preStop sleep (%v)" $grace $needed) }}
 {{- else }}
 {{- int $grace }}
 {{- end }}
@@ -334,6 +361,40 @@ volumeMounts:
 {{- end }}
 {{- if and .Values.kafka.sasl.existingSecret (not (hasPrefix "SASL" (include "rag-sidecar.kafkaProtocol" .))) }}
 {{- fail "kafka.sasl.existingSecret is set but config.kafka.security_protocol is not SASL_PLAINTEXT or SASL_SSL" }}
+{{- end }}
+{{- if .Values.deployment.enabled }}
+{{- $autoscaled := or .Values.autoscaling.hpa.enabled .Values.autoscaling.keda.enabled }}
+{{- if .Values.dataDir.existingClaim }}
+{{- /* Every replica writes its own state (drift snapshot, dead letters) to the same paths. */}}
+{{- if or $autoscaled (gt (int .Values.deployment.replicas) 1) }}
+{{- fail "dataDir.existingClaim holds one replica's state (drift snapshot, file sinks): replicas would overwrite each other's files; use it with deployment.replicas=1 and no autoscaling" }}
+{{- end }}
+{{- if ne ((.Values.deployment.strategy | default dict).type | default "RollingUpdate") "Recreate" }}
+{{- fail "dataDir.existingClaim needs deployment.strategy.type=Recreate: a RollingUpdate starts the new pod while the old one still holds the volume (a ReadWriteOnce claim on another node never attaches, and both pods write the same state files)" }}
+{{- end }}
+{{- end }}
+{{- with .Values.podDisruptionBudget }}
+{{- if .enabled }}
+{{- $replicas := int $.Values.deployment.replicas }}
+{{- if $.Values.autoscaling.hpa.enabled }}{{ $replicas = int $.Values.autoscaling.hpa.minReplicas }}{{ end }}
+{{- if $.Values.autoscaling.keda.enabled }}{{ $replicas = int $.Values.autoscaling.keda.minReplicas }}{{ end }}
+{{- $replicas = max $replicas 1 }}
+{{- $evictable := true }}
+{{- $rule := "" }}
+{{- if not (kindIs "invalid" .minAvailable) }}
+{{- $rule = printf "minAvailable %v" .minAvailable }}
+{{- $keep := .minAvailable }}
+{{- if kindIs "string" $keep }}{{ $keep = ceil (divf (mul (trimSuffix "%" $keep | int) $replicas) 100) }}{{ end }}
+{{- $evictable = lt (int $keep) $replicas }}
+{{- else if not (kindIs "invalid" .maxUnavailable) }}
+{{- $rule = printf "maxUnavailable %v" .maxUnavailable }}
+{{- $evictable = gt (toString .maxUnavailable | trimSuffix "%" | int) 0 }}
+{{- end }}
+{{- if not $evictable }}
+{{- fail (printf "podDisruptionBudget %s allows no eviction with %d replica(s) (the minimum when autoscaled): node drains and cluster upgrades would hang; lower it or run more replicas" $rule $replicas) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $_ := include "rag-sidecar.terminationGracePeriod" . }}
 {{- end }}
