@@ -111,11 +111,13 @@ class FeedbackJoiner:
         await self._sweeper.start(write)
 
     async def aclose(self) -> None:
-        """Stop sweeping; write what still waits as unjoined (``shutdown``). The store is lost."""
-        await self._sweeper.stop()
+        """Stop sweeping; write what still waits as unjoined (``shutdown``), all within
+        ``shutdown_timeout_s``. The store is lost."""
+        deadline = self._sweeper.deadline()
+        await self._sweeper.stop(deadline)
         left = [self._unjoined(w, "shutdown") for w in self.pending.drain()]
         out, _ = self.take()
-        await self._sweeper.final([*out, *left])
+        await self._sweeper.final([*out, *left], deadline)
         log.info(
             "feedback joiner stopped; its memory is lost",
             extra={

@@ -32,7 +32,7 @@ class Sweeper:
         timeout_s: float,
         failed: Counter,
     ) -> None:
-        """``timeout_s`` bounds :meth:`stop` and each :meth:`emit` at shutdown."""
+        """``timeout_s`` bounds the shutdown: :meth:`stop` and :meth:`final` together."""
         self._sweep = sweep
         self._interval = interval_s
         self._timeout = timeout_s
@@ -46,24 +46,28 @@ class Sweeper:
         self._write = write
         self._task = asyncio.create_task(self._loop(), name="feedback:sweep")
 
-    async def stop(self) -> None:
-        """Stop the timer, letting a write in progress finish (within ``timeout_s``)."""
+    def deadline(self) -> float:
+        """The event loop time by which a shutdown starting now must be over."""
+        return asyncio.get_running_loop().time() + self._timeout
+
+    async def stop(self, deadline: float) -> None:
+        """Stop the timer, letting a write in progress finish (until ``deadline``)."""
         self._stop.set()
         if self._task is None:
             return
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout_at(deadline):
                 await self._task
         except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def final(self, events: list[Result]) -> None:
-        """Write the last events at shutdown (within ``timeout_s``)."""
+    async def final(self, events: list[Result], deadline: float) -> None:
+        """Write the last events at shutdown (until ``deadline``)."""
         if events:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout_at(deadline):
                     await self.emit(events)
 
     async def _loop(self) -> None:
@@ -76,12 +80,16 @@ class Sweeper:
                 await self.emit(events)
 
     async def emit(self, events: list[Result]) -> None:
-        """Write events; a failure is counted and logged (type only), never raised."""
+        """Write events; a failure is counted and logged (type only), never raised (a
+        write cut short at shutdown is counted too)."""
         if self._write is None:
             self._failed.inc(len(events))
             return
         try:
             await self._write(events)
+        except asyncio.CancelledError:
+            self._failed.inc(len(events))
+            raise
         except Exception as exc:
             self._failed.inc(len(events))
             log.warning(

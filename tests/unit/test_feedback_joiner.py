@@ -291,6 +291,29 @@ async def test_the_sweeper_writes_given_up_feedback() -> None:
     assert [r.event.trace_id for r in written] == ["gone"]
 
 
+async def test_a_hung_write_bounds_the_whole_shutdown_and_is_counted() -> None:
+    """shutdown_timeout_s bounds the sweeper's stop and the final write together (the
+    chart's grace period counts it once), and writes cut short are counted as failed."""
+    clock = Clock()
+    j, reg = joiner(clock, window_s=1, expire_interval_s=0.01, shutdown_timeout_s=1.0)
+    hung = asyncio.Event()
+
+    async def write(results: list[Result]) -> None:
+        hung.set()
+        await asyncio.Event().wait()  # a sink retrying for ever
+
+    await j.start(write)
+    j.feedback(fb("gone"), "file", clock.now)
+    clock.now += 2
+    await asyncio.wait_for(hung.wait(), 5)
+    j.feedback(fb("left"), "file", clock.now)  # waits for its trace until shutdown
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await j.aclose()
+    assert loop.time() - t0 < 1.8  # one timeout, not one for stop and one for the rest
+    assert value(reg, "rag_sidecar_feedback_write_failed_total") == 2
+
+
 def test_agreement_auroc_and_disagreement_flags() -> None:
     j, reg = joiner()
     good = "Open Settings, choose Security and click Reset password."
