@@ -24,7 +24,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from .drift.settings import DriftSettings
 from .errors import ConfigError
@@ -391,3 +396,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         return _Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
+    except SettingsError as exc:  # an environment value that should be JSON (no value shown)
+        raise ConfigError(
+            f"invalid configuration: {exc}: list and object values in the environment are "
+            """JSON, e.g. RAG_SIDECAR_SOURCES='["file:traces.jsonl"]'"""
+        ) from None

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -348,12 +350,28 @@ class HttpServer:
             await writer.drain()
 
 
+class _Collected(Collector):
+    """Metric families already collected, for an encoder to format in another thread."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
+
+
 def add_metrics_routes(server: HttpServer, registry: CollectorRegistry) -> None:
-    """Serve the registry on /metrics (Prometheus text or OpenMetrics by Accept)."""
+    """Serve the registry on /metrics (Prometheus text or OpenMetrics by Accept).
+
+    Collection reads live state, so it runs on the event loop; formatting (most of a
+    scrape: over a second for a thousand label sets) runs in a thread, so that a scrape
+    does not stall the pipeline, Kafka heartbeats or the OTLP receiver meanwhile."""
 
     async def metrics(req: Request) -> Response:
         encoder, content_type = choose_encoder(req.headers.get("accept", ""))
-        return Response(200, encoder(registry), {"content-type": content_type})
+        families = _Collected(list(registry.collect()))
+        body = await asyncio.to_thread(encoder, families)
+        return Response(200, body, {"content-type": content_type})
 
     server.route("GET", "/metrics", metrics)
 

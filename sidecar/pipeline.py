@@ -38,7 +38,7 @@ from .pipeline_state import PipelineMetrics, QueueCollector, StageState
 from .scorers.embeddings import EmbeddingStage
 from .scorers.engine import ScoringEngine
 from .scorers.judge import JudgeRouter, JudgeStage
-from .stages import Batch, DeadLetter, DeadLetterSink, Result, Sink, Source
+from .stages import Batch, DeadLetter, DeadLetterSink, Record, Result, Sink, Source
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,26 @@ class _Scored:
     late: list[str] = field(default_factory=list)
     """Traces with a late thumbs-down, for the judge once the batch is written."""
     n_feedback: int = 0
+
+
+def _scoring_error(record: Record, source: str, exc: Exception) -> DeadLetter:
+    """The dead letter of a record a scorer raised on (logged with its traceback), so that a
+    poison record cannot stop the pipeline (a Kafka source would crash-loop on it)."""
+    detail = f"{type(exc).__name__}: {exc}"[:500]
+    log.error(
+        "scoring failed; record dead-lettered",
+        extra={"fields": {"origin": record.origin, "error": detail}},
+        exc_info=exc,
+    )
+    return DeadLetter(
+        reason="scoring_error",
+        detail=detail,
+        source=source,
+        origin=record.origin,
+        raw=record.value if record.trace is None else record.trace.model_dump_json().encode(),
+        received_at=record.arrival,
+        attrs=record.attrs,
+    )
 
 
 class Pipeline:
@@ -199,7 +219,7 @@ class Pipeline:
             log.error(
                 "pipeline failed",
                 extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}},
-                exc_info=not isinstance(exc, PermanentError),
+                exc_info=None if isinstance(exc, PermanentError) else exc,
             )
         self.ready = False
         self.failed.set()
@@ -257,7 +277,10 @@ class Pipeline:
                 source = batch.source
                 n_feedback = 0
                 for record in batch.records:
-                    out = process(record, source)
+                    try:
+                        out = process(record, source)
+                    except Exception as exc:  # a scorer bug: one record, not the pipeline
+                        out = _scoring_error(record, source, exc)
                     if isinstance(out, Result):
                         results.append(out)
                         if fbj is not None:

@@ -22,15 +22,27 @@ import csv
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 import orjson
 
 from .events import ScoredEvent
+from .report_parts import (
+    GroupStats,
+    LaterTotals,
+    Welford,
+    WorstEntry,
+    fixed3,
+    group_label,
+    md_cell,
+    md_table,
+    pct,
+    rfc3339,
+    snippet,
+)
 from .trace import Trace
 
 GroupKey = tuple[str | None, str | None, str | None]
@@ -41,74 +53,6 @@ BASE_COLUMNS: tuple[str, ...] = (
     "n_chunks", "thumbs", "rating", "sampled", "sample_reasons", "flags",
 )  # fmt: skip
 OTHER_SCORES = "other_scores"
-SNIPPET_CHARS = 160
-
-
-class _Welford:
-    """Running count, mean, sample variance, min and max of one metric."""
-
-    __slots__ = ("hi", "lo", "m2", "mean", "n")
-
-    def __init__(self) -> None:
-        self.n, self.mean, self.m2, self.lo, self.hi = 0, 0.0, 0.0, math.inf, -math.inf
-
-    def add(self, x: float) -> None:
-        self.n += 1
-        delta = x - self.mean
-        self.mean += delta / self.n
-        self.m2 += delta * (x - self.mean)
-        self.lo, self.hi = min(self.lo, x), max(self.hi, x)
-
-    @property
-    def std(self) -> float | None:
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None
-
-
-@dataclass(slots=True)
-class _Group:
-    n: int = 0
-    sampled: int = 0
-    up: int = 0
-    down: int = 0
-    rating: _Welford = field(default_factory=_Welford)
-    metrics: dict[str, _Welford] = field(default_factory=dict)
-    flags: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(slots=True)
-class _Later:
-    """Totals of the later events (judge, …) of one event type and model."""
-
-    n: int = 0
-    cached: int = 0
-    tokens: int = 0
-    cost_usd: float = 0.0
-    downgraded: int = 0
-
-    def add(self, detail: Mapping[str, object]) -> None:
-        self.n += 1
-        self.cached += detail.get("cached") is True
-        tokens = detail.get("tokens")
-        if isinstance(tokens, Mapping):
-            self.tokens += sum(v for v in tokens.values() if isinstance(v, int))
-        cost, down = detail.get("cost_usd"), detail.get("downgraded")
-        self.cost_usd += cost if isinstance(cost, float | int) else 0.0
-        self.downgraded += down if isinstance(down, int) else 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Worst:
-    """A worst-traces entry, ordered in reverse so heapq's min-heap top is the best kept."""
-
-    score: float
-    trace_id: str
-    labels: str
-    flags: str
-    query: str
-    answer: str
-
-    def __lt__(self, other: _Worst) -> bool:
-        return (self.score, self.trace_id) > (other.score, other.trace_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +87,10 @@ class ReportSummary:
         ]
         if self.first_timestamp is not None and self.last_timestamp is not None:
             lines.append(
-                f"time range: {_rfc3339(self.first_timestamp)} .. {_rfc3339(self.last_timestamp)}"
+                f"time range: {rfc3339(self.first_timestamp)} .. {rfc3339(self.last_timestamp)}"
             )
         for key, n in list(self.groups.items())[:max_groups]:
-            lines.append(f"  {' / '.join(_label(v) for v in key)}: {n}")
+            lines.append(f"  {' / '.join(group_label(v) for v in key)}: {n}")
         if len(self.groups) > max_groups:
             lines.append(f"  ... and {len(self.groups) - max_groups} more groups")
         lines.append(f"report: {self.md_path}  rows: {self.csv_path}")
@@ -180,9 +124,9 @@ class ReportBuilder:
         self._score_set = frozenset(names)
         self._worst_n = worst_n
         self._worst_metric = worst_metric
-        self._worst: list[_Worst] = []
-        self._groups: dict[GroupKey, _Group] = {}
-        self._later: dict[tuple[str, str], _Later] = {}
+        self._worst: list[WorstEntry] = []
+        self._groups: dict[GroupKey, GroupStats] = {}
+        self._later: dict[tuple[str, str], LaterTotals] = {}
         self._dead = Counter[str]()
         self._traces, self._sampled, self._first, self._last = 0, 0, math.inf, -math.inf
         self._summary: ReportSummary | None = None
@@ -208,7 +152,7 @@ class ReportBuilder:
         other = {k: v for k, v in scores.items() if k not in self._score_set}
         label_cells = (labels.app, labels.model, labels.prompt_version, labels.retriever)
         self._csv.writerow(
-            [event.trace_id, _rfc3339(event.timestamp), *(v or "" for v in label_cells)]
+            [event.trace_id, rfc3339(event.timestamp), *(v or "" for v in label_cells)]
             + [trace.query, trace.answer, len(trace.chunks), thumbs or ""]
             + ["" if rating is None else rating, str(event.sampled.selected).lower()]
             + [";".join(event.sampled.reasons), ";".join(event.flags)]
@@ -231,14 +175,14 @@ class ReportBuilder:
             group.rating.add(rating)
         for name, value in scores.items():
             if math.isfinite(value):
-                group.metrics.setdefault(name, _Welford()).add(value)
+                group.metrics.setdefault(name, Welford()).add(value)
         group.flags.update(set(event.flags))
         self._offer_worst(trace, event, key)
 
-    def _group(self, key: GroupKey) -> _Group:
+    def _group(self, key: GroupKey) -> GroupStats:
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = _Group()
+            group = self._groups[key] = GroupStats()
         return group
 
     def add_later(self, event: ScoredEvent) -> None:
@@ -254,10 +198,10 @@ class ReportBuilder:
         group = self._group(key)
         for name, value in event.scores.items():
             if math.isfinite(value):
-                group.metrics.setdefault(name, _Welford()).add(value)
+                group.metrics.setdefault(name, Welford()).add(value)
         who = detail.get("judge_model")
         later_key = (event.type, who if isinstance(who, str) else event.scorer_version)
-        self._later.setdefault(later_key, _Later()).add(detail)
+        self._later.setdefault(later_key, LaterTotals()).add(detail)
 
     def _offer_worst(self, trace: Trace, event: ScoredEvent, key: GroupKey) -> None:
         score = event.scores.get(self._worst_metric)
@@ -266,13 +210,13 @@ class ReportBuilder:
         full = len(self._worst) >= self._worst_n
         if full and (score, event.trace_id) >= (self._worst[0].score, self._worst[0].trace_id):
             return
-        entry = _Worst(
+        entry = WorstEntry(
             score,
             event.trace_id,
-            " / ".join(_label(v) for v in key),
+            " / ".join(group_label(v) for v in key),
             ", ".join(event.flags),
-            _snippet(trace.query),
-            _snippet(trace.answer),
+            snippet(trace.query),
+            snippet(trace.answer),
         )
         if full:
             heapq.heapreplace(self._worst, entry)
@@ -327,39 +271,41 @@ class ReportBuilder:
     def _render(self, s: ReportSummary) -> str:
         out = ["# RAG trace report", ""]
         if s.first_timestamp is not None and s.last_timestamp is not None:
-            span = f"{_rfc3339(s.first_timestamp)} to {_rfc3339(s.last_timestamp)}"
+            span = f"{rfc3339(s.first_timestamp)} to {rfc3339(s.last_timestamp)}"
             out += [f"Traces from {span} (UTC).", ""]
         totals: list[Sequence[object]] = [
             ("traces scored", s.traces),
-            ("sampled for judge", f"{s.sampled} ({_pct(s.sampled, s.traces)})"),
+            ("sampled for judge", f"{s.sampled} ({pct(s.sampled, s.traces)})"),
             *((f"{kind} results", n) for kind, n in s.later.items()),
             ("invalid inputs", s.dead_letters),
             *((f"invalid: {r}", c) for r, c in s.dead_letters_by_reason.items()),
         ]
-        out += ["## Totals", "", *_table("total|count:", totals), "", "## Groups", ""]
-        out += _table("app|model|prompt_version|n:|sampled:|thumbs up:|thumbs down:|"
+        out += ["## Totals", "", *md_table("total|count:", totals), "", "## Groups", ""]
+        out += md_table("app|model|prompt_version|n:|sampled:|thumbs up:|thumbs down:|"
                       "down rate:|mean rating:", [
-            (*map(_label, k), g.n, g.sampled, g.up, g.down, _pct(g.down, g.up + g.down),
-             _f(g.rating.mean) if g.rating.n else "—")
+            (*map(group_label, k), g.n, g.sampled, g.up, g.down, pct(g.down, g.up + g.down),
+             fixed3(g.rating.mean) if g.rating.n else "—")
             for k, g in self._groups.items()
         ])  # fmt: skip
         out += ["", "Down rate = thumbs down / (thumbs up + thumbs down)."]
         for key, g in self._groups.items():
-            out += ["", f"### {_cell(' / '.join(map(_label, key)))}", ""]
-            out += _table("metric|n:|mean:|std:|min:|max:", [
-                (m, w.n, _f(w.mean), "—" if w.std is None else _f(w.std), _f(w.lo), _f(w.hi))
+            out += ["", f"### {md_cell(' / '.join(map(group_label, key)))}", ""]
+            out += md_table("metric|n:|mean:|std:|min:|max:", [
+                (m, w.n, fixed3(w.mean), "—" if w.std is None else fixed3(w.std),
+                 fixed3(w.lo), fixed3(w.hi))
                 for m in self._metric_order(g.metrics) for w in (g.metrics[m],)
             ])  # fmt: skip
             if g.flags:
                 flags = sorted(g.flags.items(), key=lambda fc: (-fc[1], fc[0]))
-                rows = [(f, c, _pct(c, g.n)) for f, c in flags]
-                out += ["", *_table("flag|count:|rate:", rows)]
+                rows = [(f, c, pct(c, g.n)) for f, c in flags]
+                out += ["", *md_table("flag|count:|rate:", rows)]
 
         if self._later:
             out += ["", "## Sampled scorers", ""]
-            out += _table("event|model or version|traces:|from cache:|tokens / trace:|"
-                          "cost USD:|claims downgraded:", [
-                (kind, who, t.n, t.cached, _f(t.tokens / t.n), f"{t.cost_usd:.4f}", t.downgraded)
+            out += md_table("event|model or version|traces:|from cache:|tokens / trace:|"
+                            "cost USD:|claims downgraded:", [
+                (kind, who, t.n, t.cached, fixed3(t.tokens / t.n), f"{t.cost_usd:.4f}",
+                 t.downgraded)
                 for (kind, who), t in sorted(self._later.items())
             ])  # fmt: skip
             out += ["", "Their scores are in each group's metric table (n = traces scored)."]
@@ -371,57 +317,17 @@ class ReportBuilder:
         flag_rows = []
         for flag, apps in sorted(per_app.items(), key=lambda fa: (-fa[1].total(), fa[0])):
             top = min(apps.items(), key=lambda ac: (-ac[1], ac[0] is None, ac[0] or ""))[0]
-            flag_rows.append((flag, apps.total(), _pct(apps.total(), s.traces), _label(top)))
+            flag_rows.append((flag, apps.total(), pct(apps.total(), s.traces), group_label(top)))
         out += ["", "## Flags", ""]
         cols = "flag|count:|% of traces:|top app"
-        out += _table(cols, flag_rows) if flag_rows else ["No flags raised."]
+        out += md_table(cols, flag_rows) if flag_rows else ["No flags raised."]
 
-        metric = _cell(self._worst_metric)
+        metric = md_cell(self._worst_metric)
         out += ["", f"## Worst traces by {metric}", ""]
         worst = sorted(self._worst, reverse=True)  # reversed order: lowest score first
         cols = "#:|trace_id|app / model / prompt_version|score:|flags|query|answer"
-        out += _table(cols, [
-            (i, w.trace_id, w.labels, _f(w.score), w.flags, w.query, w.answer)
+        out += md_table(cols, [
+            (i, w.trace_id, w.labels, fixed3(w.score), w.flags, w.query, w.answer)
             for i, w in enumerate(worst, 1)
         ]) if worst else [f"No trace has a {metric} score."]  # fmt: skip
         return "\n".join(out) + "\n"
-
-
-def _table(cols: str, rows: Iterable[Sequence[object]]) -> list[str]:
-    """A Markdown table from "a|b:|c" (":" right-aligns a column); every cell is escaped."""
-    names = cols.split("|")
-    head = "| " + " | ".join(_cell(c.removesuffix(":")) for c in names) + " |"
-    rule = "|" + "|".join("---:" if c.endswith(":") else "---" for c in names) + "|"
-    body = ["| " + " | ".join(_cell(str(c)) for c in row) + " |" for row in rows]
-    return [head, rule, *body]
-
-
-def _rfc3339(ts: float) -> str:
-    """Epoch seconds as RFC 3339 UTC with milliseconds; "" if not representable."""
-    try:
-        dt = datetime.fromtimestamp(ts, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return ""
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _label(value: str | None) -> str:
-    return "(none)" if value is None else value or "(empty)"
-
-
-def _snippet(text: str) -> str:
-    return text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rstrip() + "…"
-
-
-def _cell(text: str) -> str:
-    """Make text safe inside a Markdown table cell: one line, no raw pipes or HTML."""
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-    return " ⏎ ".join(line.strip() for line in text.splitlines()) if text else ""
-
-
-def _f(x: float) -> str:
-    return f"{x:.3f}"
-
-
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "—"

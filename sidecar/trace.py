@@ -53,7 +53,9 @@ class Feedback(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     thumbs: Literal["up", "down"] | None = None
-    rating: float | None = Field(None, description="A numeric rating in the app's own scale.")
+    rating: float | None = Field(
+        None, allow_inf_nan=False, description="A numeric rating in the app's own scale."
+    )
     comment: str | None = None
 
 
@@ -93,6 +95,7 @@ class Trace(BaseModel):
     trace_id: Annotated[str, Field(min_length=1, max_length=256)]
     timestamp: float = Field(
         default_factory=time.time,
+        allow_inf_nan=False,
         description="RFC 3339 string or epoch seconds; stored as epoch seconds. "
         "Defaults to the Kafka record timestamp, else the arrival time.",
         json_schema_extra={

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from math import isfinite
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import HistogramMetricFamily
@@ -29,8 +30,9 @@ class FastHistogram:
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
-        """Record a value (``le``: one equal to a bound falls in that bucket); NaN is ignored."""
-        if value == value:
+        """Record a value (``le``: one equal to a bound falls in that bucket); NaN and ±inf
+        are ignored (one would turn ``_sum`` into NaN or inf for the life of the process)."""
+        if isfinite(value):
             self.counts[bisect_left(self._bounds, value)] += 1
             self.sum += value
 

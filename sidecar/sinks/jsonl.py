@@ -8,6 +8,7 @@ the first letter, so a clean run leaves none behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -41,15 +42,28 @@ class _JsonlFile:
 
     def write(self, payload: bytes, count: int) -> None:
         fh = self._open()
+        start = fh.tell() if self.spec.path is not None else 0
         try:
             fh.write(payload)
             fh.flush()
         except OSError as exc:
             # A full disk may clear; a closed stdout or bad descriptor will not.
             if exc.errno in (28, 122):  # ENOSPC, EDQUOT
+                self._rewind(start)
                 raise RetryableError(f"{self.spec.uri}: {exc.strerror}") from exc
             raise PermanentError(f"{self.spec.uri}: {exc.strerror}") from exc
         self.lines += count
+
+    def _rewind(self, start: int) -> None:
+        """Cut off what a failed write left (a torn line in front of its retry): the
+        buffered rest is dropped with the handle, the file truncated to ``start``."""
+        if self.spec.path is None or self._fh is None:
+            return  # stdout: nothing to cut
+        fh, self._fh = self._fh, None  # reopened by the retry
+        with contextlib.suppress(OSError):
+            fh.close()  # its flush may fail again: the descriptor is closed either way
+        with contextlib.suppress(OSError):
+            os.truncate(self.spec.path, start)
 
     def sync(self) -> None:
         if self._fh is not None and self.spec.path is not None:

@@ -47,6 +47,7 @@ class FileSource:
         self._pending = 0
         self._eof = asyncio.Event()
         self._all_done = asyncio.Event()
+        self._error: BaseException | None = None
         self._label = "stdin" if spec.path is None else str(spec.path)
 
     async def start(self, emit: Emit) -> None:
@@ -111,6 +112,13 @@ class FileSource:
                 if records:
                     self._pending += 1
                     await emit(Batch(self.name, records, self._make_done(len(records))))
+        except Exception as exc:  # not the end of the input: drained() must say so
+            self._error = exc
+            log.error(
+                "source read failed",
+                extra={"fields": {"source": self._label, "line": lineno}},
+                exc_info=exc,
+            )
         finally:
             self._eof.set()
             self._check_all_done()
@@ -129,8 +137,12 @@ class FileSource:
             self._all_done.set()
 
     async def drained(self) -> None:
-        """Return once the input is exhausted and every batch acknowledged."""
+        """Return once the input is exhausted and every batch acknowledged.
+
+        Raises the error that stopped reading early (the pipeline then fails)."""
         await self._all_done.wait()
+        if self._error is not None:
+            raise self._error
 
     async def aclose(self) -> None:
         """Stop reading (batches in flight can still complete)."""

@@ -71,3 +71,19 @@ def test_uris() -> None:
     assert parse_sink_uri("-").path is None
     with pytest.raises(ValueError, match="empty path"):
         parse_source_uri("file:")
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [("RAG_SIDECAR_SOURCES", "traces.jsonl"), ("RAG_SIDECAR_PIPELINE", "{batch_size: 3")],
+)
+def test_env_value_that_is_not_json_fails_with_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
+    """List and object fields read JSON from the environment; anything else escaped
+    load_settings as a traceback (exit 1) instead of a one-line error (exit 2)."""
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    field = var.removeprefix("RAG_SIDECAR_").lower()
+    assert f'"{field}"' in str(info.value) and "JSON" in str(info.value)

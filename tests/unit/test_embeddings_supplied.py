@@ -125,3 +125,13 @@ def test_without_vectors_or_model_there_is_nothing_to_score() -> None:
         decode_trace(orjson.dumps(make_trace(metadata={"embeddings": GOOD})))
     )
     assert out.origin is None
+
+
+@pytest.mark.parametrize("scale", [3e38, 1e-30])
+def test_large_or_tiny_components_keep_their_direction(scale: float) -> None:
+    """float32 norms of such vectors overflow to inf (or underflow to 0): the vector became
+    all zeros (relevance 0.0 for identical vectors) or was refused as a zero vector."""
+    s = from_metadata({"query": [scale, scale], "answer": [scale, scale]})
+    scores, skipped, _ = score_supplied(s)
+    assert not s.invalid and "answer_relevance_semantic" not in skipped
+    assert scores["answer_relevance_semantic"] == pytest.approx(1.0, abs=1e-6)

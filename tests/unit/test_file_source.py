@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from sidecar.config import FileSpec
 from sidecar.sources.file import FileSource
 from sidecar.stages import Batch
@@ -66,3 +68,30 @@ async def test_follow_tails_appends_partial_lines_and_rotation(tmp_path: Path) -
     assert got == [b"1", b"2", b"33", b"4"]
     assert not src._all_done.is_set(), "a followed file never drains"
     await src.aclose()
+
+
+async def test_a_read_error_fails_drained_instead_of_passing_for_the_end(
+    tmp_path: Path,
+) -> None:
+    """An I/O error mid-file (EIO, a vanished NFS mount) must not look like the end of the
+    input: the run would exit 0 with the rest of the file never scored."""
+    f = tmp_path / "in.jsonl"
+    f.write_bytes(b"1\n2\n3\n")
+    src = FileSource(FileSpec(f, str(f)), batch_size=1)
+    real, calls = src._read_batch, 0
+
+    def flaky() -> list[bytes]:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError(5, "Input/output error")
+        return real()
+
+    src._read_batch = flaky  # type: ignore[method-assign]
+    got = await collect(src, 1)
+    try:
+        with pytest.raises(OSError, match="Input/output error"):
+            await asyncio.wait_for(src.drained(), 2)
+    finally:
+        await src.aclose()
+    assert got == [b"1"]

@@ -104,3 +104,14 @@ def test_duplicates_after_whitespace_and_case_normalisation() -> None:
 def test_distinct_chunks_have_no_redundancy() -> None:
     out = _context(_trace(("one", None), ("two", None), ("one two", None)))
     assert out.flags == [] and out.values["context_redundancy"] == 0.0
+
+
+def test_huge_finite_scores_neither_raise_nor_give_infinite_values() -> None:
+    """±1.7e308 are finite, but their sum overflows (``fsum`` raised OverflowError and the
+    pipeline stopped) and their gap is infinite (written as ``null`` in the event)."""
+    out = _retrieval(_trace(("a", 1.7e308), ("b", 1.7e308), ("c", -1.7e308)))
+    assert out.values["retrieval_top_score"] == 1.7e308
+    assert all(math.isfinite(v) for v in out.values.values())
+    assert out.values["retrieval_mean_score"] == pytest.approx(1.7e308 / 3)
+    gap = _retrieval(_trace(("a", 1e308), ("b", -1e308))).values
+    assert "retrieval_score_gap" not in gap and gap["retrieval_mean_score"] == 0.0

@@ -31,3 +31,12 @@ def test_nan_is_ignored() -> None:
     fam.labels().observe(float("nan"))
     fam.labels().observe(0.5)
     assert sum(fam.labels().counts) == 1 and fam.labels().sum == 0.5
+
+
+def test_infinities_are_ignored() -> None:
+    """An infinite score (a retriever's overflow) would leave ``_sum`` at inf, or at NaN
+    once a -inf followed, for the rest of the process: every mean panel broken."""
+    fam = HistogramFamily("i", "I.", (), BUCKETS, CollectorRegistry())
+    for v in (float("inf"), 0.5, float("-inf")):
+        fam.labels().observe(v)
+    assert sum(fam.labels().counts) == 1 and fam.labels().sum == 0.5

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter
+import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+import sidecar.http as http_mod
 from sidecar.http import HttpServer, Request, Response, add_health_routes, add_metrics_routes
 
 
@@ -223,3 +226,27 @@ async def test_silent_connections_give_way_at_the_cap() -> None:
         assert closed == 1  # the oldest one only
     finally:
         await server.aclose()
+
+
+async def test_metrics_are_formatted_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Formatting a large registry takes seconds of CPU: on the loop, every scrape would
+    stall the pipeline, Kafka heartbeats and OTLP clients for that long."""
+    registry = CollectorRegistry()
+    Counter("demo_things", "Things.", ("k",), registry=registry).labels("a").inc(2)
+    threads: list[int] = []
+
+    def encoder(collected: object) -> bytes:
+        threads.append(threading.get_ident())
+        return generate_latest(collected)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(http_mod, "choose_encoder", lambda accept: (encoder, "text/plain"))
+    server = HttpServer("127.0.0.1", 0)
+    add_metrics_routes(server, registry)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.bound_port}") as c:
+            r = await c.get("/metrics")
+    finally:
+        await server.aclose()
+    assert r.status_code == 200 and r.content == generate_latest(registry)
+    assert threads and threads[0] != threading.get_ident()

@@ -278,3 +278,64 @@ async def test_sources_and_queues_share_one_drain_budget() -> None:
     t0 = asyncio.get_running_loop().time()
     await p.aclose()
     assert asyncio.get_running_loop().time() - t0 < 1.5
+
+
+async def test_a_record_the_scorers_choke_on_is_dead_lettered_not_fatal() -> None:
+    """A scorer bug on one hostile record must not stop the pipeline (a Kafka source would
+    crash-loop on it from its last commit): the record goes to the dead letters, counted."""
+    poison = orjson.dumps(
+        make_trace(
+            trace_id="poison",
+            chunks=[{"text": "a", "score": 1.7e308}] * 2 + [{"text": "b", "score": -1.7e308}],
+        )
+    )
+    engine = build_engine(Settings())
+    real = engine.process
+
+    def process(record: Record, source: str) -> object:
+        if record.value == poison:
+            raise OverflowError("intermediate overflow in fsum")  # what retrieval raised
+        return real(record, source)
+
+    engine.process = process  # type: ignore[method-assign,assignment]
+    src, sink, dlq = (
+        ListSource([[*lines(2, "a"), poison, *lines(1, "b")]]),
+        MemorySink(),
+        MemoryDLQ(),
+    )
+    registry = CollectorRegistry()
+    p = Pipeline(
+        sources=[src],
+        sinks=[sink],
+        dead_letters=dlq,
+        engine=engine,
+        registry=registry,
+        settings=PipelineSettings(),
+    )
+    await p.start()
+    assert await p.drained()
+    await p.aclose()
+    assert p.failure is None
+    assert src.acks == [(0, True)]
+    assert [r.trace.trace_id for r in sink.results] == ["a0", "a1", "b0"]
+    assert [(d.reason, d.raw) for d in dlq.letters] == [("scoring_error", poison)]
+    assert "OverflowError" in dlq.letters[0].detail
+    assert (
+        registry.get_sample_value("rag_sidecar_dead_letters_total", {"reason": "scoring_error"})
+        == 1
+    )
+
+
+async def test_an_unexpected_failure_is_logged_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The failure is recorded from a task's done callback, outside any ``except``:
+    ``exc_info=True`` there logs "NoneType: None" instead of the traceback."""
+    src, sink = ListSource([lines(1)]), MemorySink(fail_times=1, exc=RuntimeError("sink bug"))
+    p, _, _ = make(src, sink)
+    await p.start()
+    assert not await p.drained()
+    await p.aclose()
+    [rec] = [r for r in caplog.records if r.getMessage() == "pipeline failed"]
+    assert rec.exc_info is not None and isinstance(rec.exc_info[1], RuntimeError)
+    assert "sink bug" in caplog.text and "NoneType: None" not in caplog.text

@@ -37,6 +37,12 @@ def test_empty_answer_is_accepted() -> None:
         (orjson.dumps(make_trace(timestamp="2026-11-20T10:00:00")), "invalid_trace"),
         (orjson.dumps(make_trace(trace_id="")), "invalid_trace"),
         (orjson.dumps({"query": "q", "answer": "a"}), "invalid_trace"),
+        # non-finite numbers: JSON events would carry null, Prometheus sums NaN for good
+        (orjson.dumps(make_trace(timestamp="nan")), "invalid_trace"),
+        (orjson.dumps(make_trace(timestamp="inf")), "invalid_trace"),
+        (orjson.dumps(make_trace(timestamp="1e400")), "invalid_trace"),
+        (orjson.dumps(make_trace(feedback={"rating": "NaN"})), "invalid_trace"),
+        (orjson.dumps(make_trace(feedback={"rating": "-Infinity"})), "invalid_trace"),
     ],
 )
 def test_invalid_input_has_a_reason(raw: bytes, reason: str) -> None:

@@ -54,10 +54,12 @@ def _array(value: Any, ndim: int) -> Matrix | None:
         arr32 = arr.astype(np.float32)
         if not np.isfinite(arr32).all():
             return None
-        norms = np.linalg.norm(arr32, axis=-1)
-    if not np.all(norms > 0.0):
+        # Scaled to a peak of 1 first: the norm of large (or tiny) components overflows
+        # (underflows) in float32, and a direction must not become the zero vector.
+        peak = np.abs(arr32).max(axis=-1, keepdims=True)
+    if not np.all(peak > 0.0):
         return None
-    return l2_normalise(arr32)
+    return l2_normalise(arr32 / peak)
 
 
 def _chunks(value: Any) -> Matrix | None:

@@ -27,18 +27,20 @@ class RetrievalScorer(FamilyScorer):
         if not chunks:
             return
         scores = [c.score for c in chunks if c.score is not None]
-        total = sum(scores)
-        if not math.isfinite(total):  # rare: drop inf/nan (or recover from overflow)
+        n = len(scores)
+        mean = sum(scores) / n if n else 0.0
+        if not math.isfinite(mean):  # rare: drop inf/nan (or recover from overflow)
             scores = [s for s in scores if math.isfinite(s)]
-            total = math.fsum(scores)
+            n = len(scores)
+            mean = math.fsum(s / n for s in scores)  # fsum(scores) could raise OverflowError
         if not scores:
             out.flag("missing_retrieval_scores")
             return
         top = max(scores)
         values["retrieval_top_score"] = top
-        values["retrieval_mean_score"] = total / len(scores)
-        if len(scores) >= 2:
-            values["retrieval_score_gap"] = top - sorted(scores)[-2]
+        values["retrieval_mean_score"] = mean
+        if n >= 2 and (gap := top - sorted(scores)[-2]) < math.inf:  # ±1.7e308: inf
+            values["retrieval_score_gap"] = gap
         threshold = self.settings.low_retrieval_score
         if threshold is not None and top < threshold:
             out.flag("low_retrieval_score")
