@@ -1,9 +1,13 @@
 """JSON Lines from a file or stdin, optionally tailed (``--follow``).
 
-Reads happen in a worker thread so a slow disk or an idle stdin never blocks
-the event loop. Each batch is acknowledged through ``Batch.done``; the source is
-:meth:`drained` once it hit the end of its input (never, when following) and
-every batch it emitted is done. Blank lines are skipped; a line longer than the
+Reads happen in a daemon thread so a slow disk or an idle stdin never blocks
+the event loop, nor the exit (a pool's worker stuck reading an idle pipe would be
+joined at interpreter exit: SIGTERM would hang past the drain timeout). Stdin is
+read from its descriptor (:class:`_FdLines`), not ``sys.stdin``: a daemon thread
+inside a buffered reader's lock aborts the interpreter at exit. Each
+batch is acknowledged through ``Batch.done``; the source is :meth:`drained` once
+it hit the end of its input (never, when following) and every batch it emitted
+is done. Blank lines are skipped; a line longer than the
 record limit is still delivered (and dead-lettered as ``too_large`` downstream).
 """
 
@@ -14,14 +18,70 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
-from typing import IO
+from typing import IO, TypeVar
 
 from ..config import FileSpec
 from ..errors import ConfigError
 from ..stages import Batch, Emit, Record
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _deliver(fut: asyncio.Future[T], value: T | None, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)  # type: ignore[arg-type]
+
+
+class _FdLines:
+    """Lines read straight from a file descriptor (no lock a daemon thread could hold)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buf = bytearray()
+        self._eof = False
+
+    def readline(self) -> bytes:
+        """The next line with its newline; the unterminated rest at the end; b"" after."""
+        while True:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self._buf[: i + 1])
+                del self._buf[: i + 1]
+                return line
+            if self._eof:
+                line = bytes(self._buf)
+                self._buf.clear()
+                return line
+            chunk = os.read(self._fd, 1 << 16)
+            if chunk:
+                self._buf += chunk
+            else:
+                self._eof = True
+
+
+async def _in_daemon_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` in a daemon thread (one per call: reads are per batch)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[T] = loop.create_future()
+
+    def run() -> None:
+        value, error = None, None
+        try:
+            value = fn()
+        except BaseException as exc:  # handed to the awaiting task
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(_deliver, fut, value, error)
+
+    threading.Thread(target=run, name="source-read", daemon=True).start()
+    return await fut
 
 
 class FileSource:
@@ -42,7 +102,7 @@ class FileSource:
         self.poll_interval = poll_interval
         self.lines_read = 0
         self.lines_done = 0
-        self._fh: IO[bytes] | None = None
+        self._fh: IO[bytes] | _FdLines | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending = 0
         self._eof = asyncio.Event()
@@ -53,7 +113,7 @@ class FileSource:
     async def start(self, emit: Emit) -> None:
         """Open the input and start the reading task."""
         if self.spec.path is None:
-            self._fh = sys.stdin.buffer
+            self._fh = _FdLines(sys.stdin.fileno())
         else:
             try:
                 self._fh = self.spec.path.open("rb")
@@ -71,6 +131,7 @@ class FileSource:
                 break
             if not line.endswith(b"\n") and self.follow:
                 # A partial line being written: rewind and wait for the rest.
+                assert not isinstance(self._fh, _FdLines)  # stdin is never followed
                 self._fh.seek(-len(line), 1)
                 break
             out.append(line)
@@ -78,7 +139,8 @@ class FileSource:
 
     def _rotated(self) -> bool:
         """True when the followed file was truncated or replaced."""
-        assert self._fh is not None and self.spec.path is not None
+        assert self._fh is not None and not isinstance(self._fh, _FdLines)
+        assert self.spec.path is not None
         try:
             st = self.spec.path.stat()
         except FileNotFoundError:
@@ -90,13 +152,14 @@ class FileSource:
         lineno = 0
         try:
             while True:
-                lines = await asyncio.to_thread(self._read_batch)
+                lines = await _in_daemon_thread(self._read_batch)
                 if not lines:
                     if not self.follow:
                         break
-                    if await asyncio.to_thread(self._rotated):
+                    if await _in_daemon_thread(self._rotated):
                         log.info("followed file rotated; reopening", extra={"fields": {}})
-                        assert self.spec.path is not None and self._fh is not None
+                        assert self.spec.path is not None
+                        assert self._fh is not None and not isinstance(self._fh, _FdLines)
                         self._fh.close()
                         self._fh = self.spec.path.open("rb")
                         lineno = 0
@@ -150,5 +213,5 @@ class FileSource:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._fh is not None and self.spec.path is not None:
+        if self._fh is not None and not isinstance(self._fh, _FdLines):
             self._fh.close()

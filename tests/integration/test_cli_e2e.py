@@ -123,6 +123,32 @@ def test_run_scores_file_serves_metrics_and_drains_on_sigterm(tmp_path: Path) ->
 
 
 @pytest.mark.integration
+def test_sigterm_with_an_idle_stdin_exits_promptly(tmp_path: Path) -> None:
+    """The stdin reader blocks in a thread on a pipe nobody writes to; it must not hold
+    the process past its shutdown (a pool thread is joined at exit: it hung for ever)."""
+    port = free_port()
+    writer = subprocess.Popen(["sleep", "120"], stdout=subprocess.PIPE)
+    assert writer.stdout is not None
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sidecar", "run", "--source", "-", "--metrics-port", str(port)],
+        cwd=ROOT,
+        stdin=writer.stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)  # the drain is 30 s at most; idle: at once
+        assert proc.returncode == 0, err
+    finally:
+        for p in (proc, writer):
+            if p.poll() is None:
+                p.kill()
+        writer.wait()
+
+
+@pytest.mark.integration
 def test_score_writes_events_and_reports(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     write_input(src)
