@@ -43,6 +43,7 @@ from .prometheus import (
     SCORE_BUCKETS,
     LabelLimiter,
     priority_only,
+    retracted,
 )
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,16 @@ FAMILIES = (
         _SERIES,
         SCORE_BUCKETS,
     ),
+    _Family(
+        "rag_sidecar_feedback_retracted",
+        "Thumbs replaced by a changed vote.",
+        (*_SERIES[:3], "value"),
+    ),
 )
 """Families in file order; the same names and labels as the live sink's."""
-_SCORE, _COUNT, _FLAGS, _FEEDBACK, _RATING, _SAMPLED, _TRACES, _PRIORITY = range(len(FAMILIES))
+_SCORE, _COUNT, _FLAGS, _FEEDBACK, _RATING, _SAMPLED, _TRACES, _PRIORITY, _RETRACTED = range(
+    len(FAMILIES)
+)
 
 
 def _escape(value: str) -> str:
@@ -220,6 +228,9 @@ class OpenMetricsBackfillSink:
             if fb is not None:
                 if fb.thumbs is not None:
                     self._observe(d, _FEEDBACK, (app, model, pv, fb.thumbs), 1.0)
+                    old = retracted(ev)
+                    if old is not None:
+                        self._observe(d, _RETRACTED, (app, model, pv, old), 1.0)
                 if fb.rating is not None:
                     self._observe(d, _FEEDBACK, (app, model, pv, "rated"), 1.0)
                     self._observe(d, _RATING, (app, model, pv), fb.rating)

@@ -12,7 +12,10 @@ Families (all on an injected :class:`~prometheus_client.CollectorRegistry`):
   ``rag_sidecar_score``, whose judge metrics are the random sample's (unbiased);
 * ``rag_sidecar_flags_total{app,flag}``;
 * ``rag_sidecar_feedback_total{app,model,prompt_version,value}`` (``value`` = up |
-  down | rated) and ``rag_sidecar_feedback_rating{app,model,prompt_version}``;
+  down | rated: votes cast, a changed vote counted again under its new value),
+  ``rag_sidecar_feedback_retracted_total{app,model,prompt_version,value}`` (the
+  thumbs a changed vote replaced: net votes are total − retracted) and
+  ``rag_sidecar_feedback_rating{app,model,prompt_version}``;
 * ``rag_sidecar_sampled_total{reason}``.
 
 Label values come from producers, so each label keeps at most
@@ -84,6 +87,14 @@ def priority_only(event: ScoredEvent) -> bool:
     return "rate" not in reasons and "canary" not in reasons
 
 
+def retracted(event: ScoredEvent) -> str | None:
+    """The thumbs a feedback event's new thumbs replace (a changed vote), if any."""
+    if event.feedback is None or event.feedback.thumbs is None or event.detail is None:
+        return None
+    old = event.detail.get("retracted")
+    return old if old in ("up", "down") else None
+
+
 @dataclass(slots=True)
 class _Series:
     """One (app, model, prompt_version) as exported, with its metric children."""
@@ -143,6 +154,12 @@ class PrometheusSink:
         self.feedback = Counter(
             "rag_sidecar_feedback",
             "User feedback seen on traces (value: up, down, rated).",
+            ("app", "model", "prompt_version", "value"),
+            registry=registry,
+        )
+        self.retracted = Counter(
+            "rag_sidecar_feedback_retracted",
+            "Thumbs replaced by a changed vote (net votes: feedback_total minus these).",
             ("app", "model", "prompt_version", "value"),
             registry=registry,
         )
@@ -247,6 +264,9 @@ class PrometheusSink:
                 app, model, pv = series.app, series.model, series.pv
                 if fb.thumbs is not None:
                     self.feedback.labels(app, model, pv, fb.thumbs).inc()
+                    old = retracted(ev)
+                    if old is not None:
+                        self.retracted.labels(app, model, pv, old).inc()
                 if fb.rating is not None:
                     self.feedback.labels(app, model, pv, "rated").inc()
                     self.rating.labels(app, model, pv).observe(fb.rating)
@@ -269,6 +289,8 @@ class PrometheusSink:
             for value in ("up", "down", "rated"):
                 with contextlib.suppress(KeyError):
                     self.feedback.remove(s.app, s.model, s.pv, value)
+                with contextlib.suppress(KeyError):
+                    self.retracted.remove(s.app, s.model, s.pv, value)
             with contextlib.suppress(KeyError):
                 self.rating.remove(s.app, s.model, s.pv)
         gone = {id(s) for s in stale}

@@ -34,6 +34,7 @@ def result(
     feedback: FeedbackView | None = None,
     reasons: Sequence[str] = (),
     model: str | None = "m",
+    retracted: str | None = None,
 ) -> Result:
     ev = ScoredEvent(
         event_id="e",
@@ -48,6 +49,7 @@ def result(
         flags=list(flags),
         sampled=Sampling(bool(reasons), list(reasons)),
         feedback=feedback,
+        detail=None if retracted is None else {"retracted": retracted},
     )
     return Result(TRACE, ev)
 
@@ -137,6 +139,8 @@ rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 2 18000
 rag_sidecar_traces_total{source="replay",outcome="scored",backfill="r1"} 3 1800000120
 # TYPE rag_sidecar_judge_priority_score histogram
 # HELP rag_sidecar_judge_priority_score Judge scores of traces judged only for a priority reason.
+# TYPE rag_sidecar_feedback_retracted counter
+# HELP rag_sidecar_feedback_retracted Thumbs replaced by a changed vote.
 # EOF
 """  # noqa: E501 (exact exposition lines)
 
@@ -190,6 +194,7 @@ async def test_final_state_equals_live_sink(tmp_path: Path) -> None:
             flags=rng.sample(["refusal", "pii_email", "low_groundedness"], rng.randint(0, 2)),
             feedback=FeedbackView(rng.choice(["up", "down", None]), rng.choice([None, 3.0, 9.5])),
             reasons=rng.sample(["rate", "thumbs_down"], rng.randint(0, 2)),
+            retracted=rng.choice([None, None, "up", "down"]),  # a changed vote
         )
         for _ in range(400)
     ]
@@ -206,6 +211,7 @@ async def test_final_state_equals_live_sink(tmp_path: Path) -> None:
         assert registry.get_sample_value(name, labels) == pytest.approx(value), (name, labels)
     apps = {s[1].get("app") for s in final} - {None}
     assert len(apps) == 4 and {"other", "unknown"} <= apps  # two named apps, then the cap
+    assert any(s[0] == "rag_sidecar_feedback_retracted_total" and s[2] > 0 for s in final)
 
 
 async def test_label_cap_unknown_and_escaping(tmp_path: Path) -> None:

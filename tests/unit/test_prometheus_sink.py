@@ -144,6 +144,29 @@ def test_a_retired_prompt_version_leaves_and_frees_its_slot() -> None:
     assert count("v9", app="b") == 1
 
 
+async def test_a_changed_vote_counts_the_retracted_thumbs() -> None:
+    """up, then down on one trace: total counts both votes, retracted the replaced one,
+    so net votes per value are total - retracted (and a retired series takes both)."""
+    reg = CollectorRegistry()
+    clock = [1000.0]
+    sink = PrometheusSink(reg, label_ttl_s=60, clock=lambda: clock[0])
+    first = result("a", {}, feedback=FeedbackView("up", None))
+    changed = result("a", {}, feedback=FeedbackView("down", None))
+    changed.event.type = "feedback"
+    changed.event.detail = {"supersedes": "e", "retracted": "up"}
+    rating_only = result("a", {}, feedback=FeedbackView(None, 4.0))
+    rating_only.event.detail = {"retracted": "down"}  # no new thumbs: nothing replaced
+    await sink.write([first, changed, rating_only])
+    labels = {"app": "a", "model": "m", "prompt_version": "v1"}
+    total = lambda v: reg.get_sample_value("rag_sidecar_feedback_total", {**labels, "value": v})  # noqa: E731
+    gone = lambda v: reg.get_sample_value(  # noqa: E731
+        "rag_sidecar_feedback_retracted_total", {**labels, "value": v}
+    )
+    assert (total("up"), total("down"), gone("up"), gone("down")) == (1, 1, 1, None)
+    assert sink.retire(clock[0] + 1) == 1
+    assert gone("up") is None and total("up") is None
+
+
 def test_judge_scores_of_priority_only_samples_stay_out_of_the_score_histogram() -> None:
     """Thumbs-down and flagged traces are always judged: averaged in with the random sample
     they would drag the judge means down whenever more of them arrive (or the budget admits
