@@ -65,6 +65,19 @@ def parse_timestamp(text: str) -> float:
     return float(value)
 
 
+def epoch_seconds(value: Any) -> Any:
+    """A record's timestamp as epoch seconds: RFC 3339, or a number in seconds, or in
+    milliseconds, microseconds or nanoseconds (told apart by magnitude: 1e11 s is the
+    year 5138), as JavaScript's ``Date.now()`` and OpenTelemetry clocks write them."""
+    if not isinstance(value, float):  # a float (the common case) needs no parsing
+        value = _to_epoch(value)
+    if isinstance(value, (int, float)) and abs(value) >= 1e11:
+        for scale in (1e3, 1e6, 1e9):
+            if abs(value) < 1e11 * scale:
+                return value / scale
+    return value
+
+
 def _to_epoch(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
@@ -96,7 +109,8 @@ class Trace(BaseModel):
     timestamp: float = Field(
         default_factory=time.time,
         allow_inf_nan=False,
-        description="RFC 3339 string or epoch seconds; stored as epoch seconds. "
+        description="RFC 3339 string or epoch seconds (milliseconds, microseconds and "
+        "nanoseconds are recognised by magnitude); stored as epoch seconds. "
         "Defaults to the Kafka record timestamp, else the arrival time.",
         json_schema_extra={
             "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
@@ -113,7 +127,7 @@ class Trace(BaseModel):
     feedback: Feedback | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    _timestamp_epoch = field_validator("timestamp", mode="before")(_to_epoch)
+    _timestamp_epoch = field_validator("timestamp", mode="before")(epoch_seconds)
 
     def model_post_init(self, context: Any, /) -> None:
         for rank, chunk in enumerate(self.chunks):

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import InvalidInputError
 from ..stages import Record
-from ..trace import Feedback, Trace, parse_timestamp, trace_from_object
+from ..trace import Feedback, Trace, epoch_seconds, trace_from_object
 
 FEEDBACK_TYPE = "feedback"
 
@@ -40,7 +40,8 @@ class FeedbackRecord(BaseModel):
     timestamp: float = Field(
         default_factory=time.time,
         allow_inf_nan=False,
-        description="When the user gave it: RFC 3339 with a zone, or epoch seconds. "
+        description="When the user gave it: RFC 3339 with a zone, or epoch seconds (or "
+        "milliseconds, microseconds, nanoseconds: told apart by magnitude). "
         "Defaults to the Kafka record timestamp, else the arrival time.",
         json_schema_extra={
             "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]
@@ -70,7 +71,7 @@ class FeedbackRecord(BaseModel):
     def _epoch(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("timestamp must be RFC 3339 or epoch seconds")
-        return parse_timestamp(value) if isinstance(value, str) else value
+        return epoch_seconds(value)
 
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackRecord:

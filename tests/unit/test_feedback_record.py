@@ -126,3 +126,9 @@ def test_schema_documents_every_field() -> None:
         "prompt_version",
     }
     assert schema["required"] == ["type", "trace_id"]
+
+
+def test_feedback_timestamp_in_milliseconds_is_read_as_seconds() -> None:
+    doc = {"type": "feedback", "trace_id": "t", "thumbs": "up", "timestamp": 1_793_491_200_000}
+    rec = decode_record(orjson.dumps(doc))
+    assert isinstance(rec, FeedbackRecord) and rec.timestamp == 1_793_491_200

@@ -93,3 +93,14 @@ def test_schema_documents_fields() -> None:
     schema = Trace.model_json_schema()
     assert {"trace_id", "query", "answer"} <= set(schema["required"])
     assert "chunks" in schema["properties"] and "feedback" in schema["properties"]
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [1_793_491_200.5, 1_793_491_200_500, 1_793_491_200_500_000, 1_793_491_200_500_000_000],
+)
+def test_epoch_milliseconds_micro_and_nanoseconds_are_read_as_seconds(stamp: float) -> None:
+    """JavaScript's Date.now() (ms) and OTel clocks (ns) were read as seconds: the year
+    58,800, a drift window never reached, an event no consumer could place."""
+    trace = trace_from_object({"trace_id": "t", "query": "q", "answer": "a", "timestamp": stamp})
+    assert trace.timestamp == pytest.approx(1_793_491_200.5)
