@@ -689,6 +689,65 @@ def test_service_monitor_scrapes_the_metrics_port(helm: str) -> None:
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
+def scraped_job(docs: list[dict[str, Any]]) -> str:
+    """The job label Prometheus gives the ServiceMonitor's targets: the Service's jobLabel
+    label, then the endpoint's relabelings that write `job` (replace, constant replacement)."""
+    sm = one(docs, "ServiceMonitor")
+    job: str = one(docs, "Service")["metadata"]["labels"][sm["spec"]["jobLabel"]]
+    (endpoint,) = sm["spec"]["endpoints"]
+    for step in endpoint.get("relabelings", []):
+        if step.get("targetLabel") == "job" and step.get("action", "replace") == "replace":
+            assert not step.get("sourceLabels"), step
+            job = step["replacement"]
+    return job
+
+
+def test_service_monitor_job_matches_the_alert_rules(helm: str) -> None:
+    """up{job=~".*rag-sidecar.*"} (RagSidecarDown, RagSidecarAbsent) must select the targets
+    whatever nameOverride / fullnameOverride say."""
+    selectors = re.findall(r'up\{job=~"([^"]+)"\}', RULES.read_text())
+    assert selectors, "the rules select no up{job=~...}"
+    cases: list[tuple[Path | None, tuple[str, ...]]] = [
+        (None, ("metrics.serviceMonitor.enabled=true",)),
+        (None, ("metrics.serviceMonitor.enabled=true", "nameOverride=eval")),
+        (None, ("metrics.serviceMonitor.enabled=true", "nameOverride=eval", "fullnameOverride=x")),
+        (None, ("metrics.serviceMonitor.enabled=true", "nameOverride=my-rag-sidecar")),
+        (ALL_ON, ("nameOverride=scorer",)),
+        (SIDECAR, ("nameOverride=evaluator",)),
+    ]
+    for values, sets in cases:
+        job = scraped_job(render(helm, values, *sets))
+        for regex in selectors:
+            assert re.fullmatch(regex, job), f"{sets}: job {job!r} does not match {regex!r}"
+    assert scraped_job(render(helm, ALL_ON)) == "rag-sidecar"
+    # A nameOverride stays visible in the job; the user's relabelings still run after ours.
+    docs = render(helm, ALL_ON, "nameOverride=scorer")
+    assert scraped_job(docs) == "rag-sidecar-scorer"
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["relabelings"][1:] == [
+        {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}
+    ]
+
+
+def test_scrape_timeout_at_most_the_interval(helm: str) -> None:
+    def attempt(interval: str, timeout: str) -> subprocess.CompletedProcess[str]:
+        sets = [
+            "metrics.serviceMonitor.enabled=true",
+            f"metrics.serviceMonitor.interval={interval}",
+            f"metrics.serviceMonitor.scrapeTimeout={timeout}",
+        ]
+        return _helm_template(helm, *(a for s in sets for a in ("--set", s)))
+
+    # Compared as durations, not as strings.
+    for interval, timeout in [("1m", "45s"), ("30s", "30s"), ("1s", "500ms"), ("2h", "90m")]:
+        proc = attempt(interval, timeout)
+        assert proc.returncode == 0, f"{interval}/{timeout}: {proc.stderr}"
+    for interval, timeout in [("10s", "30s"), ("1m", "90s"), ("500ms", "1s"), ("1h", "61m")]:
+        proc = attempt(interval, timeout)
+        assert proc.returncode != 0, f"scrapeTimeout {timeout} > interval {interval} rendered"
+        assert "must not exceed metrics.serviceMonitor.interval" in proc.stderr
+
+
 def test_keda_scales_on_consumer_lag(helm: str) -> None:
     docs = render(helm, ALL_ON)
     so = one(docs, "ScaledObject")
@@ -771,6 +830,113 @@ def test_network_policy(helm: str) -> None:
     assert judge["to"] == [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
     dns = next(r for r in egress if r["ports"][0]["port"] == 53)
     assert {p["protocol"] for p in dns["ports"]} == {"UDP", "TCP"}
+
+
+# Each egress rule gets its own CIDR so the rendered rules can be told apart.
+RULE_CIDRS = {
+    "kafka": "10.0.1.0/24",
+    "judge": "10.0.2.0/24",
+    "otlp": "10.0.3.0/24",
+    "review": "10.0.4.0/24",
+}
+
+
+def egress_ports(helm: str, tmp_path: Path, values: dict[str, Any]) -> dict[str, set[int]]:
+    """The NetworkPolicy's TCP ports per egress rule (kafka, judge, otlp, review) for values."""
+    policy = values.setdefault("networkPolicy", {})
+    policy["enabled"] = True
+    egress = policy.setdefault("egress", {})
+    for name, cidr in RULE_CIDRS.items():
+        egress.setdefault(name, {})["cidrs"] = [cidr]
+    # A new file each time: renders are cached by path.
+    path = tmp_path / f"values-{sum(1 for _ in tmp_path.iterdir())}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    spec = one(render(helm, path), "NetworkPolicy")["spec"]
+    by_cidr = {cidr: name for name, cidr in RULE_CIDRS.items()}
+    out: dict[str, set[int]] = {}
+    for rule in spec["egress"]:
+        cidrs = [peer["ipBlock"]["cidr"] for peer in rule.get("to", []) if "ipBlock" in peer]
+        if cidrs and cidrs[0] in by_cidr:
+            assert rule["ports"], "an egress rule without ports allows every port"
+            assert {p["protocol"] for p in rule["ports"]} == {"TCP"}
+            out[by_cidr[cidrs[0]]] = {p["port"] for p in rule["ports"]}
+    return out
+
+
+def test_network_policy_judge_port_from_its_url(helm: str, tmp_path: Path) -> None:
+    values = {"config": {"judge": {"url": "http://vllm:8000/v1", "model": "qwen"}}}
+    assert egress_ports(helm, tmp_path, values) == {"kafka": {9092}, "judge": {8000}}
+
+
+def test_network_policy_ports_of_every_judge(helm: str, tmp_path: Path) -> None:
+    judges = [
+        {"name": "primary", "url": "http://vllm:8000/v1", "role": "primary"},
+        {"name": "second", "url": "http://tgi.ml:8081/v1", "role": "shadow", "share": 0.1},
+    ]
+    ports = egress_ports(helm, tmp_path, {"config": {"judge": judges}})
+    assert ports["judge"] == {8000, 8081}
+
+
+def test_network_policy_https_judge_without_port(helm: str, tmp_path: Path) -> None:
+    # No Kafka in the config: no Kafka rule either (the old default opened 9092 regardless).
+    values = {
+        "config": {
+            "sources": ["file:/var/lib/rag-sidecar/traces.jsonl"],
+            "judge": {"url": "https://api.openai.com/v1", "model": "gpt-4o-mini"},
+        }
+    }
+    assert egress_ports(helm, tmp_path, values) == {"judge": {443}}
+
+
+def test_network_policy_kafka_ports_of_every_broker(helm: str, tmp_path: Path) -> None:
+    values = {"config": {"sources": ["kafka://a:9093,b:9094/t?group=g"]}}
+    assert egress_ports(helm, tmp_path, values) == {"kafka": {9093, 9094}}
+    # The events and dead-letter sinks' brokers too.
+    values = {
+        "config": {
+            "sources": ["kafka://a:9093/t"],
+            "events": "kafka://sinks:19092/rag-scores",
+            "dead_letter": "kafka://dlq:29092/rag-dlq",
+        }
+    }
+    assert egress_ports(helm, tmp_path, values) == {"kafka": {9093, 19092, 29092}}
+
+
+def test_network_policy_label_studio(helm: str, tmp_path: Path) -> None:
+    values = {
+        "config": {
+            "sources": ["file:/var/lib/rag-sidecar/traces.jsonl"],
+            "review": {"label_studio": {"url": "http://ls:8080", "project_title": "RAG"}},
+        }
+    }
+    assert egress_ports(helm, tmp_path, values) == {"review": {8080}}
+
+
+def test_network_policy_scores_otlp_port(helm: str, tmp_path: Path) -> None:
+    values = {"config": {"scores_otlp": "otlp+http://collector.observability:14318"}}
+    assert egress_ports(helm, tmp_path, values) == {"kafka": {9092}, "otlp": {14318}}
+
+
+def test_network_policy_explicit_ports_win(helm: str, tmp_path: Path) -> None:
+    values = {
+        "config": {
+            "sources": ["kafka://a:9093/t"],
+            "judge": {"url": "http://vllm:8000/v1"},
+            "review": {"label_studio": {"url": "http://ls:8080"}},
+        },
+        "networkPolicy": {
+            "egress": {
+                "kafka": {"ports": [19093]},
+                "judge": {"ports": [3128]},
+                "review": {"ports": [8443]},
+            }
+        },
+    }
+    assert egress_ports(helm, tmp_path, values) == {
+        "kafka": {19093},
+        "judge": {3128},
+        "review": {8443},
+    }
 
 
 def test_sidecar_mode_renders_no_workload(helm: str) -> None:

@@ -22,6 +22,24 @@ Helpers for the rag-sidecar chart. The public ones, usable from a parent chart t
 {{- end }}
 {{- end }}
 
+{{/*
+The Prometheus job of the ServiceMonitor's targets: the chart name (rag-sidecar), or with a
+nameOverride that lacks it, rag-sidecar-NAME, so the alert rules' up{job=~".*rag-sidecar.*"}
+still select it.
+*/}}
+{{- define "rag-sidecar.jobName" -}}
+{{- $name := include "rag-sidecar.name" . }}
+{{- if contains "rag-sidecar" $name }}{{ $name }}{{ else }}{{ printf "rag-sidecar-%s" $name | trunc 63 | trimSuffix "-" }}{{ end }}
+{{- end }}
+
+{{/* A Prometheus duration (30s, 1m, 500ms, 1h: what the schema admits) in milliseconds. */}}
+{{- define "rag-sidecar.durationMs" -}}
+{{- $d := toString . | trim }}
+{{- $n := regexReplaceAll "^0*([0-9]+)[a-z]+$" $d "${1}" | int64 }}
+{{- $unit := regexReplaceAll "^[0-9]+" $d "" }}
+{{- mul $n (get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit | default 0) }}
+{{- end }}
+
 {{- define "rag-sidecar.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -189,6 +207,80 @@ kafka://HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC][?group=G|pattern=RE].
 {{/* The Kafka security protocol of the config (PLAINTEXT by default). */}}
 {{- define "rag-sidecar.kafkaProtocol" -}}
 {{- (.Values.config.kafka | default dict).security_protocol | default "PLAINTEXT" }}
+{{- end }}
+
+{{/*
+The TCP port of a URL, from (list URL DEFAULT): its explicit port, else 443 for https:// and 80
+for http://, else DEFAULT (e.g. 4317 for otlp+grpc://). Userinfo, path, query and IPv6
+brackets are handled; "" when nothing applies.
+*/}}
+{{- define "rag-sidecar.urlPort" -}}
+{{- $url := index . 0 | toString | trim }}
+{{- $default := index . 1 }}
+{{- $scheme := "" }}
+{{- if contains "://" $url }}
+{{- $scheme = regexReplaceAll "://.*$" $url "" | lower }}
+{{- $url = regexReplaceAll "^[^/]*://" $url "" }}
+{{- end }}
+{{- $authority := regexReplaceAll "^[^@/?#]*@" (regexReplaceAll "[/?#].*$" $url "") "" }}
+{{- $port := regexReplaceAll "^:0*([0-9])" (regexFind ":[0-9]+$" $authority) "${1}" }}
+{{- if $port }}{{ int $port }}
+{{- else if eq $scheme "https" }}443
+{{- else if eq $scheme "http" }}80
+{{- else if $default }}{{ int $default }}
+{{- end }}
+{{- end }}
+
+{{/*
+The egress ports the sidecar's config needs, as JSON {kafka, judge, otlp, review}: lists of
+ports, sorted and de-duplicated, for the NetworkPolicy rules whose `ports` is empty.
+  kafka   every broker of the kafka:// URIs in config.sources, config.events,
+          config.dead_letter and config.review.output (HOST:PORT; 9092 without a port)
+  judge   the url of config.judge, or of each judge in a list (the sidecar's default
+          http://127.0.0.1:8080/v1 when a judge has none)
+  otlp    config.scores_otlp (4318 for otlp+http://, 4317 for otlp+grpc:// without a port)
+  review  config.review.label_studio.url
+*/}}
+{{- define "rag-sidecar.egressPorts" -}}
+{{- $cfg := .Values.config | default dict }}
+{{- $out := dict "kafka" (list) "judge" (list) "otlp" (list) "review" (list) }}
+{{- $review := $cfg.review | default dict }}
+{{- $uris := list }}
+{{- range ($cfg.sources | default list) }}{{ $uris = append $uris . }}{{ end }}
+{{- range (list $cfg.events $cfg.dead_letter $review.output) }}{{ if . }}{{ $uris = append $uris . }}{{ end }}{{ end }}
+{{- range $uris }}
+{{- $uri := toString . | trim }}
+{{- if hasPrefix "kafka://" $uri }}
+{{- range (regexReplaceAll "[/?#].*$" (trimPrefix "kafka://" $uri) "" | splitList ",") }}
+{{- if . }}
+{{- $port := regexReplaceAll "^:0*([0-9])" (regexFind ":[0-9]+$" .) "${1}" | default "9092" }}
+{{- $_ := set $out "kafka" (append $out.kafka (printf "%5d" (int $port))) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $judges := $cfg.judge }}
+{{- if $judges }}
+{{- if not (kindIs "slice" $judges) }}{{ $judges = list $judges }}{{ end }}
+{{- range $judges }}
+{{- $port := include "rag-sidecar.urlPort" (list ((. | default dict).url | default "http://127.0.0.1:8080/v1") 0) }}
+{{- if $port }}{{ $_ := set $out "judge" (append $out.judge (printf "%5d" (int $port))) }}{{ end }}
+{{- end }}
+{{- end }}
+{{- with $cfg.scores_otlp }}
+{{- $port := include "rag-sidecar.urlPort" (list . (hasPrefix "otlp+grpc://" (toString .) | ternary 4317 4318)) }}
+{{- if $port }}{{ $_ := set $out "otlp" (list (printf "%5d" (int $port))) }}{{ end }}
+{{- end }}
+{{- with ($review.label_studio | default dict).url }}
+{{- $port := include "rag-sidecar.urlPort" (list . 0) }}
+{{- if $port }}{{ $_ := set $out "review" (list (printf "%5d" (int $port))) }}{{ end }}
+{{- end }}
+{{- range $name, $ports := $out }}
+{{- $sorted := list }}
+{{- range ($ports | uniq | sortAlpha) }}{{ $sorted = append $sorted (trim . | int) }}{{ end }}
+{{- $_ := set $out $name $sorted }}
+{{- end }}
+{{- toJson $out }}
 {{- end }}
 
 {{/* Env var naming the key file of judge NAME: RAG_SIDECAR_JUDGE_API_KEY_<NAME>_FILE. */}}
