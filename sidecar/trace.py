@@ -29,6 +29,11 @@ from .errors import InvalidInputError
 TraceFormat = Literal["native", "nemo", "ragas"]
 
 
+def id_text(value: Any) -> Any:
+    """An integer id (a database key) as text; anything else as given."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class Chunk(BaseModel):
     """One retrieved chunk, in rank order."""
 
@@ -44,7 +49,7 @@ class Chunk(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _id_to_str(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+        return id_text(value)
 
 
 class Feedback(BaseModel):
@@ -128,6 +133,7 @@ class Trace(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     _timestamp_epoch = field_validator("timestamp", mode="before")(epoch_seconds)
+    _trace_id_text = field_validator("trace_id", mode="before")(id_text)
 
     def model_post_init(self, context: Any, /) -> None:
         for rank, chunk in enumerate(self.chunks):

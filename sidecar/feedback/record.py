@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import InvalidInputError
 from ..stages import Record
-from ..trace import Feedback, Trace, epoch_seconds, trace_from_object
+from ..trace import Feedback, Trace, epoch_seconds, id_text, trace_from_object
 
 FEEDBACK_TYPE = "feedback"
 
@@ -65,6 +65,8 @@ class FeedbackRecord(BaseModel):
     prompt_version: str | None = Field(
         None, max_length=256, description="As ``app``, the trace's prompt_version."
     )
+
+    _trace_id_text = field_validator("trace_id", mode="before")(id_text)
 
     @field_validator("timestamp", mode="before")
     @classmethod

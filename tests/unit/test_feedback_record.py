@@ -132,3 +132,8 @@ def test_feedback_timestamp_in_milliseconds_is_read_as_seconds() -> None:
     doc = {"type": "feedback", "trace_id": "t", "thumbs": "up", "timestamp": 1_793_491_200_000}
     rec = decode_record(orjson.dumps(doc))
     assert isinstance(rec, FeedbackRecord) and rec.timestamp == 1_793_491_200
+
+
+def test_an_integer_trace_id_joins_the_trace_of_that_id() -> None:
+    rec = decode_record(orjson.dumps({"type": "feedback", "trace_id": 123, "thumbs": "up"}))
+    assert isinstance(rec, FeedbackRecord) and rec.trace_id == "123"

@@ -104,3 +104,11 @@ def test_epoch_milliseconds_micro_and_nanoseconds_are_read_as_seconds(stamp: flo
     58,800, a drift window never reached, an event no consumer could place."""
     trace = trace_from_object({"trace_id": "t", "query": "q", "answer": "a", "timestamp": stamp})
     assert trace.timestamp == pytest.approx(1_793_491_200.5)
+
+
+def test_an_integer_trace_id_is_text_as_in_the_other_formats() -> None:
+    """A database key as trace_id was dead-lettered (NeMo and RAGAS rows took it)."""
+    trace = trace_from_object({"trace_id": 123, "query": "q", "answer": "a"})
+    assert trace.trace_id == "123"
+    with pytest.raises(InvalidInputError):
+        trace_from_object({"trace_id": True, "query": "q", "answer": "a"})
