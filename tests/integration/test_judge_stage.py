@@ -383,3 +383,21 @@ async def test_an_unexpected_error_is_counted_and_reported(fake: FakeJudge) -> N
         assert h.skipped("failed") == 1 and failed == ["failed"]
         assert h.stage.budget.reserved == 0
     assert h.written == []
+
+
+async def test_a_cached_judgement_names_the_chunks_of_the_trace_it_is_served_to(
+    fake: FakeJudge,
+) -> None:
+    """Same chunk texts, other ids (a re-indexed corpus): the claims must cite this
+    trace's ids, not the first trace's."""
+    fake.push(Reply(content=orjson.dumps(SCRIPTED).decode()))
+    renamed = [{**c, "id": f"doc-{c['id']}"} for c in CHUNKS]
+    async with Harness(fake) as h:
+        assert h.stage.offer(result(1))
+        await h.settle()
+        assert h.stage.offer(sampled_result(make_trace(trace_id="t-2", chunks=renamed)))
+        await h.settle()
+    first, second = (r.event.detail for r in h.written)
+    assert first is not None and second is not None and second["cached"] is True
+    assert [c["chunk_id"] for c in first["claims"]] == ["a", "a", None]
+    assert [c["chunk_id"] for c in second["claims"]] == ["doc-a", "doc-a", None]

@@ -96,6 +96,21 @@ def _fact_doc(f: CheckedFact, inp_ids: list[str]) -> dict[str, Any]:
     }
 
 
+def rebind_chunk_ids(detail: dict[str, Any], trace: Trace) -> None:
+    """Point a cached judgement's claims and facts at ``trace``'s own chunk ids (the
+    cache key is the chunk texts: another trace may give the same texts other ids)."""
+    ids = [c.id for c in trace.chunks]
+    for key in ("claims", "reference_facts"):
+        docs = detail.get(key)
+        if not isinstance(docs, list):
+            continue
+        detail[key] = [
+            {**d, "chunk_id": ids[i] if isinstance(i, int) and i < len(ids) else None}
+            for d in docs
+            for i in (d.get("chunk_index"),)
+        ]
+
+
 class JudgeScorer:
     """Judges traces through a :class:`JudgeClient` with one prompt version."""
 

@@ -46,7 +46,7 @@ from .cache import LruCache, content_key
 from .client import JudgeClient
 from .metrics import JudgeMetrics
 from .prompts import PromptSet
-from .scorer import Judgement, JudgeScorer, Ledger
+from .scorer import Judgement, JudgeScorer, Ledger, rebind_chunk_ids
 from .settings import JudgeSettings
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,7 @@ class JudgeStage(BackgroundStage[_Job]):
                 requests=0,
                 latency_s=0.0,
             )
+            rebind_chunk_ids(detail, result.trace)
         detail["sample_reasons"] = list(heuristic.sampled.reasons)
         return derived_event(
             result,
