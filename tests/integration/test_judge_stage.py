@@ -401,3 +401,19 @@ async def test_a_cached_judgement_names_the_chunks_of_the_trace_it_is_served_to(
     assert first is not None and second is not None and second["cached"] is True
     assert [c["chunk_id"] for c in first["claims"]] == ["a", "a", None]
     assert [c["chunk_id"] for c in second["claims"]] == ["doc-a", "doc-a", None]
+
+
+async def test_offers_while_the_half_open_probe_is_out_are_refused_up_front(
+    fake: FakeJudge,
+) -> None:
+    """Admitted, they spent a rate token each and then failed as breaker_open."""
+    async with Harness(fake, rate_per_minute=60, breaker={"failures": 1, "open_s": 0.05}) as h:
+        breaker = h.stage.client.breaker
+        breaker.record_failure()
+        await asyncio.sleep(0.06)
+        assert breaker.state == "half_open" and breaker.allow()  # the probe goes out
+        tokens = h.stage.budget.tokens
+        assert not h.stage.offer(result(1))
+        assert h.skipped("breaker_open") == 1 and h.stage.budget.tokens > tokens - 0.5
+        breaker.record_success()
+        assert h.stage.offer(result(2))

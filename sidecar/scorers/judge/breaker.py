@@ -61,6 +61,12 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self.open_s - (self._clock() - self._opened_at))
 
+    @property
+    def refusing(self) -> bool:
+        """Whether a call now would be refused: open, or half-open with the probe out."""
+        state = self.state
+        return state == "open" or (state == "half_open" and self._probe_out)
+
     def allow(self) -> bool:
         """Whether a call may go out now; in half-open, only the first caller's may."""
         state = self.state

@@ -163,8 +163,8 @@ class JudgeStage(BackgroundStage[_Job]):
             self.metrics.cache_hits.labels(self.name).inc()
             q.put_nowait(_Job(result, key, None, hit))
             return True
-        if self.client.breaker.state == "open":
-            self._skip("breaker_open")
+        if self.client.breaker.refusing:  # also while the half-open probe is out: it
+            self._skip("breaker_open")  # would only spend a rate token, then fail
             return False
         if full:
             self._skip("backpressure")
