@@ -25,8 +25,9 @@ size on either side, so a quiet window cannot fire):
     signed current − baseline.
 ``chi2``
     Pearson χ² (no continuity correction) of the 2×2 table hits/misses ×
-    baseline/current, df = 1; skipped when an expected count is below
-    ``min_expected`` (the approximation's validity condition).
+    baseline/current, df = 1; when an expected count is below ``min_expected``
+    (the approximation's validity condition: a rare flag) the p-value is Fisher's
+    exact test's, so a flag that never fires is still seen to jump (and to fall back).
 
 ``ks``, ``mean_diff`` and ``chi2`` alarm when p < ``alpha`` *and* the effect is
 practically large (D ≥ ``ks_min_d``, |Δmean| ≥ ``min_mean_diff``, |Δrate| ≥
@@ -43,7 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .settings import WindowTestSettings
-from .special import chi2_sf_df1, kolmogorov_sf, t_ppf, t_sf
+from .special import chi2_sf_df1, fisher_exact_2x2, kolmogorov_sf, t_ppf, t_sf
 
 Direction = Literal["up", "down", "none"]
 
@@ -287,15 +288,18 @@ def rate_test(
     min_samples: int = 100,
     min_expected: float = 5.0,
 ) -> TestResult:
-    """χ² test of a rate (a two-bin histogram of 0/1 values: hits are the upper bin)."""
+    """χ² test of a rate (a two-bin histogram of 0/1 values: hits are the upper bin);
+    Fisher's exact p-value where an expected count is below ``min_expected``."""
     if min(base.n, cur.n) < max(min_samples, 1):
         return _skipped("chi2", alpha, base, cur)
     kb, kc = base.counts[-1], cur.counts[-1]
     effect = kc / cur.n - kb / base.n
     chi2 = chi2_2x2(kb, base.n, kc, cur.n, min_expected)
-    if chi2 is None:
-        return _skipped("chi2", alpha, base, cur)
-    p = chi2_sf_df1(chi2)
+    if chi2 is not None:
+        p = chi2_sf_df1(chi2)
+    else:  # no hits (or only hits) on both sides give 0 and p = 1: the alarm clears
+        chi2 = chi2_2x2(kb, base.n, kc, cur.n, 0.0) or 0.0
+        p = fisher_exact_2x2(kb, base.n, kc, cur.n)
     hit = p < alpha and abs(effect) >= min_effect
     return TestResult("chi2", chi2, p, hit, True, alpha, _direction(effect), effect, base.n, cur.n)
 

@@ -102,7 +102,7 @@ class DriftMonitor:
                 self._new_pair(app, old)
         metrics = self._metrics
         for metric, value in event.scores.items():
-            if metric in metrics and value == value:  # NaN-safe
+            if metric in metrics and math.isfinite(value):  # NaN and ±inf are no score
                 self._value((app, model, pv, metric), "score", value, ts)
         flags = self._flags_h if kind == "heuristic" else self._flags_j if kind == "judge" else ()
         if flags:

@@ -101,8 +101,7 @@ class OnlineDetector:
             self._mean += d / self._n
             self._m2 += d * (x - self._mean)
             if self._n == self.burn_in:
-                self.mu = self._mean
-                self.sd = max(math.sqrt(self._m2 / (self._n - 1)), self.min_std)
+                self._learn()
             return None
         z = (x - self.mu) / self.sd
         clip = self.z_clip
@@ -115,6 +114,11 @@ class OnlineDetector:
         alarm = Alarm(self.name, side, stat, self.threshold, self.samples, self.mu, self.sd)
         self.reset()
         return alarm
+
+    def _learn(self) -> None:
+        """Set the reference from the burn-in values."""
+        self.mu = self._mean
+        self.sd = max(math.sqrt(self._m2 / (self._n - 1)), self.min_std)
 
     @property
     def statistic(self) -> float:
@@ -143,6 +147,8 @@ class OnlineDetector:
         for attr in self._state:
             value = doc[attr.lstrip("_")]
             setattr(self, attr, math.nan if value is None else type(getattr(self, attr))(value))
+        if self.ready and math.isnan(self.mu):  # saved mid burn-in, burn_in lowered since
+            self._learn()
 
 
 class Cusum(OnlineDetector):

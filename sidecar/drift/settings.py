@@ -47,7 +47,7 @@ class WindowTestSettings(BaseModel):
         0.01, ge=0, description="Smallest |window rate − baseline rate| that may alarm (chi2)."
     )
     min_expected: float = Field(
-        5.0, ge=0, description="chi2 is skipped when an expected cell count is below this."
+        5.0, ge=0, description="Below this expected count, chi2 takes Fisher's exact p-value."
     )
 
 

@@ -192,6 +192,7 @@ class DriftSink:
         )
         self.pending: list[ScoredEvent] = []
         self._emit_lock = asyncio.Lock()
+        self._snapshot_lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
         self._seen = (0, 0)
 
@@ -209,20 +210,25 @@ class DriftSink:
             self._timer = asyncio.create_task(self._snapshot_loop(), name="drift:snapshot")
 
     async def _restore(self, path: Path) -> None:
+        """Restore the snapshot; a bad one (any error) is renamed ``*.rejected`` and logged."""
         try:
             doc = await asyncio.to_thread(state.read, path)
             if doc is None:
                 return
-            pending = state.restore(self.monitor, doc)
-            self.pending = [loads(orjson.dumps(e)) for e in pending]
+            # events first: restore() ends by exporting the alarms, which must not stay
+            # behind if the document is rejected after all
+            pending = [loads(orjson.dumps(e)) for e in doc.get("pending_events", [])]
+            state.restore(self.monitor, doc)
+            self.pending = pending
             self.snapshots.labels("restored").inc()
-        except (ValueError, KeyError, TypeError, OSError) as exc:
+        except Exception as exc:  # a bad snapshot never stops the start
             self.monitor = DriftMonitor(self.settings, self.gauges, self.monitor.store.reference)
             self.snapshots.labels("restore_error").inc()
+            kept = await asyncio.to_thread(state.set_aside, path)
             error = f"{type(exc).__name__}: {exc}"
             log.warning(
                 "drift state not restored; starting fresh",
-                extra={"fields": {"path": str(path), "error": error}},
+                extra={"fields": {"path": str(path), "kept_as": kept, "error": error}},
             )
 
     async def write(self, results: Sequence[Result]) -> None:
@@ -286,22 +292,24 @@ class DriftSink:
             self.pending = [e for e in self.pending if id(e) not in sent]
 
     async def snapshot(self) -> None:
-        """Write the state file now (no-op without ``snapshot_path``)."""
+        """Write the state file now (no-op without ``snapshot_path``); one write at a time
+        (the timer and a flush share the temporary file)."""
         path = self.settings.snapshot_path
         if path is None:
             return
-        doc = state.snapshot(
-            self.monitor, saved_at=self._clock(), pending=[e.to_dict() for e in self.pending]
-        )
-        try:
-            await asyncio.to_thread(state.write_atomic, path, state.dumps(doc))
-            self.snapshots.labels("ok").inc()
-        except Exception as exc:  # a failed snapshot must not stop the sidecar
-            self.snapshots.labels("error").inc()
-            log.warning(
-                "drift snapshot failed",
-                extra={"fields": {"path": str(path), "error": f"{type(exc).__name__}: {exc}"}},
+        async with self._snapshot_lock:
+            doc = state.snapshot(
+                self.monitor, saved_at=self._clock(), pending=[e.to_dict() for e in self.pending]
             )
+            try:
+                await asyncio.to_thread(state.write_atomic, path, state.dumps(doc))
+                self.snapshots.labels("ok").inc()
+            except Exception as exc:  # a failed snapshot must not stop the sidecar
+                self.snapshots.labels("error").inc()
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "drift snapshot failed", extra={"fields": {"path": str(path), "error": error}}
+                )
 
     async def _snapshot_loop(self) -> None:
         while True:

@@ -31,6 +31,25 @@ def chi2_sf_df1(x: float) -> float:
     return math.erfc(math.sqrt(x / 2.0))
 
 
+def fisher_exact_2x2(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test of hits ``k`` out of ``n`` on two sides.
+
+    The hypergeometric probability (margins fixed) of every table at most as likely as
+    the observed one, with scipy's relative tolerance of 1e-7.
+    """
+    n, k = n1 + n2, k1 + k2
+    lo, hi = max(0, k - n2), min(k, n1)
+    lg = math.lgamma
+    const = lg(n1 + 1) + lg(n2 + 1) + lg(k + 1) + lg(n - k + 1) - lg(n + 1)
+
+    def log_pmf(x: int) -> float:
+        return const - lg(x + 1) - lg(n1 - x + 1) - lg(k - x + 1) - lg(n2 - k + x + 1)
+
+    cut = log_pmf(k1) + math.log1p(1e-7)
+    total = math.fsum(math.exp(lp) for x in range(lo, hi + 1) if (lp := log_pmf(x)) <= cut)
+    return min(1.0, total)
+
+
 def _betacf(a: float, b: float, x: float) -> float:
     """Continued fraction of the incomplete beta function (modified Lentz)."""
     qab, qap, qam = a + b, a + 1.0, a - 1.0

@@ -14,6 +14,8 @@ replayed batch again), the reference file (re-read from its path), gauges
 (republished as windows close) and the eviction counters. A snapshot taken
 with other ``bins``, ``window_s`` or ``baseline_slot_s`` is refused
 (:class:`StateMismatch`): the sidecar starts fresh rather than mixing layouts.
+So is one with a series that could not be used (a key without four labels, an
+unknown kind, histograms of the wrong size, a window start that is no number).
 
 Replicas: each one snapshots its own file (e.g. a path with the pod name).
 :func:`merge` combines several: histograms add (same window, same slot), test
@@ -85,20 +87,38 @@ def _check(doc: dict[str, Any]) -> None:
         raise StateMismatch(f"not a {FORMAT} version {VERSION} document")
 
 
+def _hist(doc: Any, bins: int) -> Histogram:
+    hist = Histogram.from_json(doc)
+    if hist.bins != bins:
+        raise StateMismatch(f"a histogram of {hist.bins} bins where {bins} belong")
+    return hist
+
+
 def restore(monitor: DriftMonitor, doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Load ``doc`` into a fresh monitor; returns the pending drift events it held."""
+    """Load ``doc`` into a fresh monitor; returns the pending drift events it held.
+
+    Raises (ValueError, KeyError, TypeError, AttributeError…) on a malformed document,
+    leaving the monitor half-loaded: the caller starts a fresh one.
+    """
     _check(doc)
     if doc.get("layout") != _layout(monitor):
         raise StateMismatch(f"snapshot layout {doc.get('layout')} != {_layout(monitor)}")
     store = monitor.store
-    store.window_start = doc["window_start"]
+    start = doc["window_start"]
+    if start is not None and not math.isfinite(float(start)):
+        raise StateMismatch(f"window_start {start!r} is not a time")
+    store.window_start = None if start is None else float(start)
     items = doc["series"][-store.max_series :]
     for item in items:
         key: SeriesKey = tuple(str(part) for part in item["key"])  # type: ignore[assignment]
-        series = store.get(key, item["kind"], float(item["last_seen"]))
-        series.current = Histogram.from_json(item["current"])
-        for start, hist in item["slots"]:
-            series.slots.append((float(start), Histogram.from_json(hist)))
+        kind = item["kind"]
+        if len(key) != 4 or kind not in ("score", "rate"):
+            raise StateMismatch(f"series {item['key']!r} of kind {kind!r}")
+        bins = monitor.settings.bins if kind == "score" else 2
+        series = store.get(key, kind, float(item["last_seen"]))
+        series.current = _hist(item["current"], bins)
+        for slot_start, hist in item["slots"]:
+            series.slots.append((float(slot_start), _hist(hist, bins)))
         series.detected = {str(k): bool(v) for k, v in item["detected"].items()}
         series.alarm_until = {str(k): float(v) for k, v in item["alarm_until"].items()}
         if series.kind == "score":
@@ -145,6 +165,17 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def set_aside(path: Path) -> str | None:
+    """Rename a snapshot that could not be restored to ``<name>.rejected`` (kept for a look,
+    not overwritten by the next snapshot); its new path, or None if it could not be moved."""
+    aside = path.with_name(path.name + ".rejected")
+    try:
+        path.replace(aside)
+    except OSError:
+        return None
+    return str(aside)
 
 
 def dumps(doc: dict[str, Any]) -> bytes:

@@ -7,7 +7,8 @@ parented to the request's root span when the trace came in over OTLP
 carrying one ``gen_ai.evaluation.result`` event per score, so the scores sit next
 to the request in Tempo, Jaeger or Phoenix. Traces with other ids are skipped and
 counted. Export is the OpenTelemetry SDK's batch processor (a bounded queue that
-drops when the backend is down): best effort by design, never blocking scoring.
+drops when the backend is down): best effort by design, never blocking scoring;
+spans an export failed to deliver are counted (``outcome="export_failed"``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import re
 from collections.abc import Sequence
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -53,6 +54,30 @@ def make_exporter(uri: str, *, timeout_s: float = 10.0) -> SpanExporter:
     raise ValueError(f"not an OTLP URI: {uri!r}")
 
 
+class _Counted(SpanExporter):
+    """Wraps an exporter, counting the spans of each failed export."""
+
+    def __init__(self, inner: SpanExporter, failed: Counter) -> None:
+        self._inner = inner
+        self._failed = failed
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            self._failed.inc(len(spans))
+            raise
+        if result is not SpanExportResult.SUCCESS:
+            self._failed.inc(len(spans))
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
 class OtlpScoreSink:
     """Emits evaluator spans with ``gen_ai.evaluation.result`` events for scored traces."""
 
@@ -68,15 +93,16 @@ class OtlpScoreSink:
         self._provider = TracerProvider(
             resource=Resource.create({"service.name": service_name, "service.version": __version__})
         )
-        self._provider.add_span_processor(
-            BatchSpanProcessor(exporter, max_queue_size=max_queue_size)
-        )
         self._tracer = self._provider.get_tracer("rag-sidecar", __version__)
         self.spans = Counter(
             "rag_sidecar_otlp_score_spans",
-            "Evaluator spans handed to the OTLP exporter, by outcome (emitted, skipped_id).",
+            "Evaluator spans by outcome (emitted, skipped_id, export_failed).",
             ("outcome",),
             registry=registry,
+        )
+        counted = _Counted(exporter, self.spans.labels("export_failed"))
+        self._provider.add_span_processor(
+            BatchSpanProcessor(counted, max_queue_size=max_queue_size)
         )
 
     async def start(self) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry
 
 from sidecar.events import Labels, Sampling, ScoredEvent
@@ -103,3 +105,32 @@ async def test_evaluator_spans_reach_an_otlp_receiver(transport: str) -> None:
         registry.get_sample_value("rag_sidecar_otlp_score_spans_total", {"outcome": "skipped_id"})
         == 1
     )
+
+
+class Failing(SpanExporter):
+    """A tracing backend that is down: every export fails (or raises)."""
+
+    def __init__(self, *, raises: bool = False) -> None:
+        self.raises = raises
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self.raises:
+            raise ConnectionError("connection refused")
+        return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("raises", [False, True])
+async def test_failed_exports_are_counted(raises: bool) -> None:
+    """Spans the backend never got were invisible: ``emitted`` counted them as sent."""
+    registry = CollectorRegistry()
+    sink = OtlpScoreSink(Failing(raises=raises), registry)
+    await sink.write([result(TRACE_ID, {"faithfulness": 0.5}), result(TRACE_ID, {"f": 1.0})])
+    await sink.flush()
+    await sink.aclose()
+    failed = registry.get_sample_value(
+        "rag_sidecar_otlp_score_spans_total", {"outcome": "export_failed"}
+    )
+    assert failed == 2

@@ -157,3 +157,27 @@ def test_special_edges() -> None:
     assert special.betainc(2.0, 3.0, 0.0) == 0.0 and special.betainc(2.0, 3.0, 1.0) == 1.0
     with pytest.raises(ValueError):
         special.t_ppf(0.2, 5.0)
+
+
+def test_rate_test_on_a_rare_flag_detects_an_outage_and_clears_after_it() -> None:
+    """A flag that never fires (empty retrieval): the chi2 approximation is invalid (an
+    expected count < 5), so the exact test decides; it used to skip, missing a total outage
+    and keeping an alarm raised forever once the rate was back at zero."""
+    base = hist([0.0] * 9600, bins=2)  # a day at ~100 values a window, never flagged
+    outage = rate_test(base, hist([1.0] * 100, bins=2))
+    assert outage.evaluated and outage.detected and outage.direction == "up"
+    assert outage.p_value is not None and outage.p_value < 1e-100
+    back = rate_test(base, hist([0.0] * 100, bins=2))
+    assert back.evaluated and not back.detected and back.p_value == 1.0
+    noise = rate_test(base, hist([1.0] + [0.0] * 99, bins=2))  # one hit in a window
+    assert noise.evaluated and not noise.detected
+
+
+@pytest.mark.parametrize(
+    ("k1", "n1", "k2", "n2"),
+    [(0, 9600, 3, 100), (2, 9600, 1, 100), (5, 400, 0, 100), (1, 20, 7, 15), (40, 9000, 9, 100)],
+)
+def test_fisher_exact_matches_scipy(k1: int, n1: int, k2: int, n2: int) -> None:
+    stats = pytest.importorskip("scipy.stats")
+    ref = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue
+    assert special.fisher_exact_2x2(k1, n1, k2, n2) == pytest.approx(ref, rel=1e-9, abs=1e-300)

@@ -238,3 +238,27 @@ def test_a_version_that_stops_serving_clears_its_alarms() -> None:
     assert rec.stats[(v2, "version_diff")] == (0.0, None, False)
     assert ("app", "m/v1", "m/v2") in rec.dropped  # the readout gauges are gone
     assert v2 in m.store.series  # its history stays until idle_s
+
+
+def test_a_rare_flag_outage_is_detected_and_clears() -> None:
+    """Every trace flagged empty_retrieval for one window (at ~110 traces a window) against a
+    day without one: chi2 skipped it (expected count < 5) and never alarmed."""
+    m = DriftMonitor(settings(metrics=[], flags=["empty_retrieval"], baseline_slots=24))
+    key = ("app", "m", "v1", "flag:empty_retrieval")
+    outage = (T0 + 25 * 3600, T0 + 25 * 3600 + 900)
+    for i in range(0, 27 * 3600, 8):
+        ts = T0 + i
+        flags = ("empty_retrieval",) if outage[0] <= ts < outage[1] else ()
+        m.observe(event(ts, {}, kind="heuristic", flags=flags), "app", "m", "v1", ts)
+    found = [(f.key, f.state) for f in m.take_findings() if f.test == "chi2"]
+    assert found == [(key, "detected"), (key, "cleared")]
+
+
+def test_non_finite_scores_are_ignored_like_nan() -> None:
+    """-inf (a log of zero upstream) was clipped to 0.0: a broken scorer looked like drift."""
+    m = DriftMonitor(settings())
+    for i, bad in enumerate((float("-inf"), float("inf"), float("nan"))):
+        m.observe(event(T0 + i, {"faithfulness": bad}), "app", "m", "v1", T0 + i)
+    m.observe(event(T0 + 5, {"faithfulness": 0.9}), "app", "m", "v1", T0 + 5)
+    assert m.store.series[FAITH].current.n == 1
+    assert m.store.series[FAITH].current.mean == pytest.approx(0.9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -111,3 +112,20 @@ def test_state_round_trip_continues_identically(name: str) -> None:
     assert not fresh.ready
     with pytest.raises(ValueError):
         fresh.restore({**a.to_json(), "type": "other"})
+
+
+@pytest.mark.parametrize("name", MAKERS)
+def test_restore_mid_burn_in_under_a_shorter_burn_in_keeps_working(name: str) -> None:
+    """State saved 250 values into a 300-value burn-in, restored after ``burn_in`` was
+    lowered to 200: the reference was never set, so every z was NaN and the detector
+    was dead (statistic NaN, never an alarm) until the next restart."""
+    rng = random.Random(5)
+    before = MAKERS[name](burn_in=300)
+    for _ in range(250):
+        before.update(beta(rng, 0.85))
+    after = MAKERS[name](burn_in=200)
+    after.restore(before.to_json())
+    assert after.ready and after.mu == pytest.approx(0.85, abs=0.03)
+    alarms = [after.update(beta(rng, 0.60)) for _ in range(500)]
+    assert math.isfinite(after.statistic)
+    assert any(a is not None and a.direction == "down" for a in alarms)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -180,3 +183,79 @@ async def test_shares_the_prometheus_label_limiter_and_passes_promtool() -> None
         subprocess.run, [promtool, "check", "metrics"], input=text, capture_output=True, check=False
     )
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+
+
+def _corrupt(doc: dict[str, Any], how: str) -> None:
+    item = doc["series"][0]
+    if how == "versions":
+        doc["versions"] = []
+    elif how == "detected":
+        item["detected"] = []
+    elif how == "huge_count":
+        item["current"]["counts"][0] += 2**70
+        item["current"]["n"] += 2**70
+    elif how == "short_key":
+        item["key"] = item["key"][:3]
+    elif how == "window_start":
+        doc["window_start"] = "yesterday"
+    elif how == "bins":
+        item["kind"] = "rate"  # a 20-bin histogram where 2 bins are expected
+    elif how == "pending":
+        doc["pending_events"] = [{"not": "an event"}]
+
+
+@pytest.mark.parametrize(
+    "how", ["versions", "detected", "huge_count", "short_key", "window_start", "bins", "pending"]
+)
+async def test_a_corrupt_snapshot_is_set_aside_and_never_crashes(tmp_path: Path, how: str) -> None:
+    """Valid JSON with a bad part used to crash the start (AttributeError, OverflowError) or
+    restore a series that then crashed every write at the next window close."""
+    path = tmp_path / "drift.json"
+    s = DriftSettings(snapshot_path=path, snapshot_interval_s=3600)
+    clock = Clock()
+    sink = DriftSink(s, CollectorRegistry(), clock=clock)
+    await sink.start()
+    await feed(sink, clock, batches(T0, 1000, 0.85))
+    await sink.aclose()
+    doc = orjson.loads(path.read_bytes())
+    doc["series"][0]["detected"] = {"ks": True}
+    labels = dict(zip(_KEY, doc["series"][0]["key"], strict=True))
+    _corrupt(doc, how)
+    path.write_text(json.dumps(doc))  # orjson cannot write a count past 64 bits
+    reg = CollectorRegistry()
+    again = DriftSink(s, reg, clock=clock)
+    await again.start()
+    assert value(reg, "rag_sidecar_drift_snapshots_total", outcome="restore_error") == 1
+    assert again.monitor.store.series == {} and again.pending == []
+    assert not path.exists() and path.with_name("drift.json.rejected").exists()
+    ks = value(reg, "rag_sidecar_drift_detected", **labels, test="ks")
+    assert ks is None  # no alarm gauge left behind by the failed restore
+    await feed(again, clock, batches(T0 + 1000, 2000, 0.85))  # windows close: no crash
+    await again.aclose()
+
+
+_KEY = ("app", "model", "prompt_version", "metric")
+
+
+async def test_snapshots_never_overlap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer and a pipeline flush both snapshot: two threads writing the same temporary
+    file could rename the other's half-written one into place."""
+    from sidecar.drift import state
+
+    active, overlap, written = [0], [False], []
+    real = state.write_atomic
+
+    def slow_write(path: Path, data: bytes) -> None:
+        active[0] += 1
+        overlap[0] |= active[0] > 1
+        threading.Event().wait(0.05)  # long enough for the other write to start
+        real(path, data)
+        written.append(data)
+        active[0] -= 1
+
+    monkeypatch.setattr(state, "write_atomic", slow_write)
+    path = tmp_path / "drift.json"
+    sink = DriftSink(DriftSettings(snapshot_path=path), CollectorRegistry(), clock=Clock())
+    await asyncio.gather(sink.snapshot(), sink.flush(), sink.snapshot())
+    assert len(written) == 3 and not overlap[0]
+    assert orjson.loads(path.read_bytes())["format"] == "rag-sidecar-drift-state"

@@ -405,6 +405,56 @@ async def test_drop_mode_counts_and_goes_on() -> None:
     assert lonely.exported == 0 and count(registry, "exported") == 0
 
 
+class Refusing(Memory):
+    """A destination that refuses every send for good (a rotated token, a deleted project)."""
+
+    async def send(self, tasks: Sequence[Task]) -> None:
+        raise PermanentError("label studio POST /api/projects/7/import: HTTP 401")
+
+
+async def test_drop_mode_drops_on_a_permanent_error_instead_of_stopping_the_sidecar() -> None:
+    first, second = Refusing("first"), Memory("second")
+    rs, registry = sink(first, second)
+    await rs.write([judged("a", faithfulness=0.0)])  # used to raise: the pipeline exited
+    assert [t.key for t in second.sent] == ["a"] and rs.exported == 1
+    dropped = registry.get_sample_value(
+        "rag_sidecar_review_dropped_total", {"destination": "first"}
+    )
+    assert dropped == 1
+    strict, _ = sink(Refusing("first"), on_error="retry")
+    with pytest.raises(PermanentError):
+        await strict.write([judged("a", faithfulness=0.0)])
+
+
+class Stuck(Memory):
+    """A destination whose send hangs until released (Label Studio timing out)."""
+
+    def __init__(self) -> None:
+        super().__init__("stuck")
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, tasks: Sequence[Task]) -> None:
+        self.entered.set()
+        await self.release.wait()
+        self.sent.extend(tasks)
+
+
+async def test_a_slow_import_does_not_hold_up_writes_with_nothing_to_review() -> None:
+    dest = Stuck()
+    rs, _ = sink(dest)
+    judge_write = asyncio.ensure_future(rs.write([judged("a", faithfulness=0.0)]))
+    await dest.entered.wait()
+    plain = asyncio.ensure_future(rs.write([heuristic("b", 0.1), judged("c")]))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert plain.done()  # the main write loop is not stuck behind Label Studio
+    dest.release.set()
+    await judge_write
+    await rs.write([judged("b")])  # b's heuristic was remembered meanwhile
+    assert [t.key for t in dest.sent] == ["a", "b"]
+
+
 # --------------------------------------------------------------------- destinations
 
 
@@ -506,6 +556,16 @@ async def test_imports_are_batched_and_retried_honouring_retry_after() -> None:
     assert info.value.retry_after == 7.0
     fake.failures = [httpx.Response(400, json={"error": "bad"})]
     with pytest.raises(PermanentError, match="HTTP 400"):
+        await c.import_tasks([sample_task().doc])
+    await c.aclose()
+
+
+async def test_a_response_that_is_not_json_is_a_permanent_error() -> None:
+    fake = FakeLabelStudio([{"id": 7, "title": "x", "label_config": labeling_config()}])
+    c = client(fake, project_id=7)
+    await c.start()
+    fake.failures = [httpx.Response(200, text="<html>Sign in</html>")]  # an auth proxy
+    with pytest.raises(PermanentError, match="not JSON"):
         await c.import_tasks([sample_task().doc])
     await c.aclose()
 

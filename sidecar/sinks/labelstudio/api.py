@@ -5,8 +5,9 @@ Auth is ``Authorization: Token <token>`` (the legacy API token; the server needs
 is retried ``max_retries`` times with capped exponential backoff, honouring the
 peer's ``Retry-After``; then it is a :class:`~sidecar.errors.RetryableError`.
 Any other 4xx is a :class:`~sidecar.errors.PermanentError` (bad token, unknown
-project, task data the project's labeling config cannot take). The token is
-never logged nor put into an error message.
+project, task data the project's labeling config cannot take), and so is a
+2xx whose body is not JSON (a login page of an auth proxy). The token is never
+logged nor put into an error message.
 """
 
 from __future__ import annotations
@@ -119,7 +120,12 @@ class LabelStudioClient:
                 problem = f"{what}: {type(exc).__name__}: {exc}"
             else:
                 if resp.status_code < 300:
-                    body = resp.json() if resp.content else {}
+                    try:
+                        body = resp.json() if resp.content else {}
+                    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                        raise PermanentError(
+                            f"{what}: HTTP {resp.status_code}: the response is not JSON"
+                        ) from exc
                     return body if isinstance(body, dict) else {"results": body}
                 text = resp.text[:300]
                 problem = f"{what}: HTTP {resp.status_code}: {text}"

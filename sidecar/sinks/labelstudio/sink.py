@@ -11,9 +11,11 @@ excess is skipped and counted, never queued, so reviewers are not flooded.
 Destinations: ``output`` (JSON Lines, a JSON array file, stdout or a Kafka topic
 keyed by trace id) and/or a Label Studio project. When the pipeline retries a
 write, a destination that already took a task does not get it again. A
-destination still failing after its own retries drops its tasks
-(``on_error: drop``, the default: review is a side channel and must not stall
-scoring) or raises the :class:`~sidecar.errors.RetryableError` (``retry``).
+destination still failing after its own retries, or refusing for good (a revoked
+token, a deleted project), drops its tasks (``on_error: drop``, the default:
+review is a side channel and must not stall scoring) or raises its error
+(``retry``). Only writes with a task to export wait for one another: the heuristic
+batches of the main write loop never queue behind a slow import.
 
 Metrics: ``rag_sidecar_review_tasks_total{outcome}`` (``exported``,
 ``duplicate``, ``rate_limited``, ``no_trace``) and
@@ -33,7 +35,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter
 
 from ...config import KafkaSettings
-from ...errors import RetryableError
+from ...errors import StageError
 from ...stages import Result
 from ...trace import Trace
 from .destinations import Destination, build_destinations
@@ -114,31 +116,34 @@ class ReviewSink:
     async def write(self, results: Sequence[Result]) -> None:
         """Remember heuristic events; export the judge and feedback events that need review.
 
-        Writes are serialised: judge workers write concurrently, and deduplication (like
+        Exports are serialised: judge workers write concurrently, and deduplication (like
         Label Studio on SQLite, which then loses predictions) needs one import at a time.
+        Writes with nothing to review do not wait for an import in flight.
         """
-        async with self._lock:
-            await self._write(results)
-
-    async def _write(self, results: Sequence[Result]) -> None:
         s = self.settings
-        fresh: list[Task] = []
-        keys: set[str] = set()
+        review: list[tuple[Result, list[str]]] = []
         for r in results:
             ev = r.event
             if ev.type == "heuristic":
                 self._remember(r)
-                continue
-            if ev.type not in ("judge", "feedback") or (
-                ev.type == "feedback" and not s.include_feedback
-            ):
-                continue
+            elif ev.type == "judge" or (ev.type == "feedback" and s.include_feedback):
+                recent = self._recent.get(ev.trace_id)
+                lexical = recent.scores.get("groundedness_lexical") if recent else None
+                reasons = review_reasons(s, ev, lexical)
+                if reasons:
+                    review.append((r, reasons))
+        if review:
+            async with self._lock:
+                await self._write(review)
+
+    async def _write(self, review: Sequence[tuple[Result, list[str]]]) -> None:
+        s = self.settings
+        fresh: list[Task] = []
+        keys: set[str] = set()
+        for r, reasons in review:
+            ev = r.event
             recent = self._recent.get(ev.trace_id)
-            lexical = recent.scores.get("groundedness_lexical") if recent else None
-            reasons = review_reasons(s, ev, lexical)
             key = dedupe_key(ev)
-            if not reasons:
-                continue
             if key in self._seen or key in keys:
                 self._tasks.labels("duplicate").inc()
                 continue
@@ -165,7 +170,7 @@ class ReviewSink:
                 continue
             try:
                 await d.send(todo)
-            except RetryableError as exc:
+            except StageError as exc:  # retryable, or permanent (a revoked token)
                 if self.settings.on_error == "retry":
                     raise
                 self._dropped.labels(d.name).inc(len(todo))
