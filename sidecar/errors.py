@@ -23,8 +23,9 @@ about the classes below::
     ├── Terminated               SIGTERM stopped a finite run (score, replay): exit 143
     └── PipelineStalledError     a stage made no progress for longer than allowed
 
-The reason codes of :class:`InvalidInputError` are a closed set (``REASONS``) so
-that ``rag_sidecar_dead_letters_total{reason}`` has bounded cardinality.
+The reason codes of dead letters (:class:`InvalidInputError`'s, and the pipeline's
+``scoring_error``) are a closed set (``REASONS``) so that
+``rag_sidecar_dead_letters_total{reason}`` has bounded cardinality.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ REASONS: Final = frozenset(
         "too_large",  # above the configured maximum record size
         "unknown_format",  # an object in none of the accepted trace formats
         "invalid_trace",  # a recognised format with missing or ill-typed fields
+        "scoring_error",  # a scorer raised on it (a bug: the log has the traceback)
     }
 )
 

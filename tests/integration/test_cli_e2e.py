@@ -219,7 +219,8 @@ def test_judge_flags_reach_the_judge_settings_and_secrets_stay_out(tmp_path: Pat
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "RAG_SIDECAR_JUDGE_API_KEY_FILE": str(key_file)},
+        env={**os.environ, "RAG_SIDECAR_JUDGE_API_KEY_FILE": str(key_file),
+             "RAG_SIDECAR_JUDGE__USD_PER_1K_PROMPT_TOKENS": "0.0002"},
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     judge = json.loads(res.stdout)["judge"]

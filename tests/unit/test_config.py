@@ -87,3 +87,13 @@ def test_env_value_that_is_not_json_fails_with_a_config_error(
         load_settings()
     field = var.removeprefix("RAG_SIDECAR_").lower()
     assert f'"{field}"' in str(info.value) and "JSON" in str(info.value)
+
+
+def test_a_daily_cap_without_prices_fails_at_start() -> None:
+    """Cost is tokens × price: at the default prices (0) the cap silently never bound."""
+    with pytest.raises(ConfigError, match="daily_usd_cap of judge 'default' needs"):
+        load_settings(judge={"daily_usd_cap": 5})
+    with pytest.raises(ConfigError, match="judge 'big'"):
+        load_settings(judge=[{"name": "big", "daily_usd_cap": 5}])
+    ok = load_settings(judge={"daily_usd_cap": 5, "usd_per_1k_completion_tokens": 0.0006})
+    assert ok.judge is not None and not isinstance(ok.judge, list)

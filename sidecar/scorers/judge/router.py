@@ -61,7 +61,8 @@ def judge_list(value: JudgeSettings | Sequence[JudgeSettings] | None) -> list[Ju
 
 
 def check_judges(judges: Sequence[JudgeSettings]) -> None:
-    """``ValueError`` unless names are unique, one judge is ``primary``, metrics are known."""
+    """``ValueError`` unless names are unique, one judge is ``primary``, metrics are known
+    and a daily cap has prices."""
     if not judges:
         return
     names = [j.name for j in judges]
@@ -74,6 +75,8 @@ def check_judges(judges: Sequence[JudgeSettings]) -> None:
         unknown = sorted(set(j.agreement.metrics) - set(JUDGE_METRICS))
         if unknown:
             raise ValueError(f"judge {j.name}: unknown agreement metrics {unknown}")
+        if (problem := j.cap_problem()) is not None:
+            raise ValueError(problem)
 
 
 def escalation_reasons(

@@ -251,6 +251,18 @@ class JudgeSettings(BaseModel):
             raise ValueError("judge url must start with http:// or https://")
         return value.rstrip("/")
 
+    def cap_problem(self) -> str | None:
+        """Why the daily cap cannot work as set (None: it can)."""
+        if self.daily_usd_cap is not None and not (
+            self.usd_per_1k_prompt_tokens or self.usd_per_1k_completion_tokens
+        ):
+            return (
+                f"daily_usd_cap of judge {self.name!r} needs usd_per_1k_prompt_tokens and/or "
+                "usd_per_1k_completion_tokens (at zero prices nothing is spent: the cap "
+                "would never bind)"
+            )
+        return None
+
     @property
     def completions_url(self) -> str:
         """The chat-completions endpoint."""
