@@ -67,10 +67,19 @@ def _parser() -> argparse.ArgumentParser:
         "--source",
         action="append",
         metavar="URI",
-        help="file:PATH, a path, or '-' for stdin (repeatable).",
+        help="file:PATH, a path, '-' (stdin), kafka://HOST:PORT[,HOST:PORT]/TOPIC[?group=G], "
+        "otlp+http://HOST:PORT or otlp+grpc://HOST:PORT (repeatable).",
     )
-    run.add_argument("--events", metavar="URI", help="Scored events sink: file:PATH or '-'.")
-    run.add_argument("--dead-letter", metavar="URI", help="Dead-letter sink: file:PATH or '-'.")
+    run.add_argument(
+        "--events",
+        metavar="URI",
+        help="Scored events sink: file:PATH, '-' or kafka://HOST:PORT/TOPIC.",
+    )
+    run.add_argument(
+        "--dead-letter",
+        metavar="URI",
+        help="Dead-letter sink: file:PATH, '-' or kafka://HOST:PORT/TOPIC.",
+    )
     run.add_argument("--metrics-port", type=int, help="HTTP port for /metrics (default 9464).")
     run.add_argument("--metrics-host", help="HTTP bind address (default 0.0.0.0).")
     run.add_argument("--follow", action="store_true", default=None, help="Tail file sources.")

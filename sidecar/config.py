@@ -206,10 +206,14 @@ class Settings(BaseSettings):
     )
 
     sources: list[str] = Field(
-        default_factory=list, description="Source URIs: file:PATH, a bare path, or '-' (stdin)."
+        default_factory=list,
+        description="Source URIs: file:PATH, a bare path, '-' (stdin), "
+        "kafka://HOST:PORT[,HOST:PORT]/TOPIC[?group=G], otlp+http:// or otlp+grpc://HOST:PORT.",
     )
     follow: bool = Field(False, description="Tail file sources instead of stopping at their end.")
-    events: str | None = Field(None, description="Scored-events sink URI (file:PATH or '-').")
+    events: str | None = Field(
+        None, description="Scored-events sink URI (file:PATH, '-' or kafka://HOST:PORT/TOPIC)."
+    )
     dead_letter: str = Field(
         "file:dead-letter.jsonl", description="Where invalid records go, with their reason."
     )

@@ -81,7 +81,7 @@ class PipelineMetrics:
         )
         self.latency = Histogram(
             "rag_sidecar_processing_seconds",
-            "From a record's arrival to its results being written.",
+            "Per batch: from its first record's arrival to its results being written.",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )

@@ -44,6 +44,8 @@ class Progress:
         """The text of the progress line."""
         elapsed = max((now or time.monotonic()) - self._start, 1e-9)
         rate = self.done / elapsed
+        if self.total and self.done > self.total:  # an estimate (brokers under-report ends)
+            return f"{self.label}{self.done} (past the estimated {self.total})  {rate:8.0f}/s"
         if self.total:
             pct = 100.0 * self.done / self.total
             left = max(self.total - self.done, 0)

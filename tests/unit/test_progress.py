@@ -34,3 +34,11 @@ def test_a_log_gets_plain_lines_every_log_interval() -> None:
     assert len(lines) == 2 and "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
     assert lines[0].startswith("replaying 1/100") and lines[1].startswith("replaying 51/100")
     assert "ETA" in lines[1]
+
+
+def test_more_than_the_estimate_says_so_instead_of_105_percent() -> None:
+    """The total is the brokers' end offsets, which some under-report (tansu)."""
+    p = Progress(284, label="replaying ", stream=io.StringIO())
+    p.advance(301)
+    line = p.line()
+    assert line.startswith("replaying 301 (past the estimated 284)") and "%" not in line
