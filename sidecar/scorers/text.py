@@ -7,13 +7,19 @@ characters unless the token ends in ``ss`` ("models" → "model", "class" stays,
 "this" → "thi"). It is deliberately crude, but it is applied identically to the
 query, the answer, the chunks and every word list, so matches stay consistent.
 
-*Content tokens* are the normalised tokens minus :data:`STOP_WORDS`; numbers are
+Chinese and Japanese are written without spaces: each Han or kana character is
+a token of its own (as in sacreBLEU's ``zh`` tokenizer), so a paraphrase meets
+its chunk and lengths count characters. Non-ASCII text is NFKC-normalised first
+(PDF ligatures, full-width forms and decomposed accents meet their plain forms).
+
+*Content tokens* are the normalised tokens minus :data:`STOP_WORDS` (which hold
+the fragments contractions split into: "doesn't" → "doesn" + "t"); numbers are
 kept (a hallucinated figure should count against groundedness). Everything runs
 in C: ASCII text (also text whose only non-ASCII characters are common
 punctuation such as curly quotes and dashes) takes a fast path (one
 ``bytes.translate`` that lowercases and blanks punctuation, one regex
-substitution, ``split``), other text one ``lower``, one substitution and one
-``findall``; then set algebra. :meth:`TokenCache.analyse` gives the same result
+substitution, ``split``), other text one NFKC ``normalize``, one ``lower``, one
+substitution and one ``findall``; then set algebra. :meth:`TokenCache.analyse` gives the same result
 faster: it splits without the plural substitution and normalises each token
 through a memo of the tokens seen so far.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Final, NamedTuple
@@ -37,13 +44,26 @@ __all__ = [
     "tokenize",
 ]
 
-WORD_RE: Final = re.compile(r"[^\W_]+")
-"""A token: a run of Unicode letters/digits (underscores split tokens)."""
+# Han and kana letters (iteration marks, hiragana, katakana, CJK ideographs and
+# extensions A and B): every one is a word character.
+_CJK: Final = (
+    "\u3005\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002a6df"
+)
+WORD_RE: Final = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+"""A token: one Han/kana character, or a run of other Unicode letters/digits
+(underscores split tokens)."""
+# The same tokens for text without Han or kana (a third faster), and the cheap test
+# that picks it: no character from the CJK radicals on (nothing whose NFKC form is
+# Han or kana, no full-width form).
+_RUN_RE: Final = re.compile(r"[^\W_]+")
+_MAY_HOLD_CJK_RE: Final = re.compile("[\u2e80-\U0002fa1f\U00030000-\U0003134f]")
 
 # Strip the "s" of a token that has >= 3 word characters before it, the last of
-# which is not an "s", and no word character after it. Starting the pattern with
-# the literal "s" lets the regex engine skip ahead quickly.
-_PLURAL_RE: Final = re.compile(r"s(?<=[^\W_]{2}[^\W_s]s)(?![^\W_])")
+# which is not an "s", and no word character after it (Han and kana characters
+# are tokens of their own). Starting the pattern with the literal "s" lets the
+# regex engine skip ahead quickly.
+_PLURAL_RE: Final = re.compile(rf"s(?<=[^\W_{_CJK}]{{2}}[^\W_s{_CJK}]s)(?![^\W_{_CJK}])")
 # The same rule for ASCII bytes already lowercased and stripped of punctuation.
 _PLURAL_ASCII_RE: Final = re.compile(rb"s(?<=[a-z0-9]{2}[a-rt-z0-9]s)(?![a-z0-9])")
 # ASCII fast path: a byte table that lowercases letters, keeps digits and turns
@@ -59,6 +79,10 @@ _COMMON_PUNCTUATION: Final = tuple(
     "\u2019\u2018\u201c\u201d\u2014\u2013\u2026\u2022\u00a0\u00b7\u00ab\u00bb\u20ac\u00b0\u2192\u200b"
 )
 
+# Full-width punctuation of Chinese text: NFKC maps each to ASCII punctuation (no token
+# changes), but any of them sends ``unicodedata.normalize`` down its slow path.
+_FULLWIDTH_PUNCTUATION: Final = tuple("\uff0c\uff1f\uff01\uff1a\uff1b\uff08\uff09")
+
 _RAW_STOP_WORDS: Final = """
 a about above after again against all also am an and any are as at be because
 been before being below between both but by can could did do does doing down
@@ -71,6 +95,8 @@ such than that the their theirs them themselves then there these they this those
 though through thus to too under until up upon us very via was we were what
 whatever when where whether which while who whom whose why will with within
 without would yet you your yours yourself yourselves
+ain aren couldn d didn doesn don hadn hasn haven isn ll m mightn mustn needn re s
+shan shouldn t ve wasn weren won wouldn
 """
 
 
@@ -84,7 +110,17 @@ def normalise_token(token: str) -> str:
 STOP_WORDS: Final[frozenset[str]] = frozenset(
     normalise_token(w) for w in _RAW_STOP_WORDS.split()
 ) | frozenset(_RAW_STOP_WORDS.split())
-"""English stop-words, in both raw and normalised form (~150 words)."""
+"""English stop-words and contraction fragments, raw and normalised (~190 words)."""
+
+
+def _fold(text: str) -> tuple[str, re.Pattern[str]]:
+    """Non-ASCII ``text`` NFKC-normalised and lowercased, and the regex of its tokens."""
+    if _MAY_HOLD_CJK_RE.search(text) is None:
+        return unicodedata.normalize("NFKC", text).lower(), _RUN_RE
+    for char in _FULLWIDTH_PUNCTUATION:
+        if char in text:
+            text = text.replace(char, " ")
+    return unicodedata.normalize("NFKC", text).lower(), WORD_RE
 
 
 def tokenize(text: str) -> list[str]:
@@ -94,7 +130,8 @@ def tokenize(text: str) -> list[str]:
             if char in text:
                 text = text.replace(char, " ")
         if not text.isascii():
-            return WORD_RE.findall(_PLURAL_RE.sub("", text.lower()))
+            folded, words = _fold(text)
+            return words.findall(_PLURAL_RE.sub("", folded))
     raw = _PLURAL_ASCII_RE.sub(b"", text.encode("ascii").translate(_ASCII_TABLE))
     return raw.decode("ascii").split()
 
@@ -110,7 +147,8 @@ def _raw_tokens(text: str) -> list[str]:
             if char in text:
                 text = text.replace(char, " ")
         if not text.isascii():
-            return WORD_RE.findall(text.lower())
+            folded, words = _fold(text)
+            return words.findall(folded)
     return text.encode("ascii").translate(_ASCII_TABLE).decode("ascii").split()
 
 

@@ -71,3 +71,22 @@ def test_citations_without_chunks_are_invalid() -> None:
     out = _cite("See [1].", n_chunks=0)
     assert out.values["citation_validity"] == 0.0
     assert out.flags == ["invalid_citation"]
+
+
+@pytest.mark.parametrize(
+    ("text", "indices"),
+    [
+        ("Use:\n```python\nx = [0]\nm = [[1, 2], [3, 4]]\n```\nas documented [3].", {3}),
+        ("Set `retries = [0, 5]` as in [2].", {2}),
+        ("```\n[7]\n```", set()),
+        ("Unclosed ``` fence [1]", {1}),
+    ],
+)
+def test_brackets_in_code_are_not_citations(text: str, indices: set[int]) -> None:
+    assert cited_indices(text) == indices
+
+
+def test_a_zero_in_code_does_not_make_the_answer_zero_based() -> None:
+    out = _cite("Use:\n```python\nx = [0]\n```\nas documented [3].")
+    assert out.values["citation_validity"] == 1.0
+    assert out.flags == []

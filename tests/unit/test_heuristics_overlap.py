@@ -116,3 +116,45 @@ def test_conciseness_decays_monotonically() -> None:
     values = [_length(_trace("w " * n)).values["conciseness"] for n in (50, 100, 200, 400, 800)]
     assert values == sorted(values, reverse=True)
     assert values[0] == 1.0 and values[-1] < 0.2
+
+
+def test_contractions_do_not_lower_groundedness() -> None:
+    chunks = ["The API does not support webhooks. You cannot export it; it is not supported."]
+    for answer in ("The API doesn't support webhooks.", "You can't export it; it isn't supported."):
+        out = _overlap(_trace(answer, chunks=chunks, query="Webhooks?"))
+        assert out.values["groundedness_lexical"] == 1.0, answer
+        assert "low_groundedness" not in out.flags
+
+
+def test_chinese_paraphrase_is_grounded() -> None:
+    chunks = ["巴黎是法国的首都，也是最大的城市。"]
+    grounded = _overlap(_trace("法国的首都是巴黎。", chunks=chunks, query="法国的首都是哪里？"))
+    assert grounded.values["groundedness_lexical"] == 1.0
+    assert "low_groundedness" not in grounded.flags
+    invented = _overlap(_trace("东京有一座塔。", chunks=chunks, query="法国的首都是哪里？"))
+    assert invented.values["groundedness_lexical"] < 0.2
+    assert "low_groundedness" in invented.flags
+
+
+def test_pdf_ligatures_in_chunks_do_not_lower_groundedness() -> None:
+    out = _overlap(
+        _trace("The finance fee is five dollars.", chunks=["The ﬁnance fee is ﬁve dollars."])
+    )
+    assert out.values["groundedness_lexical"] == 1.0
+
+
+def test_chinese_answer_length_counts_characters() -> None:
+    out = _length(_trace("你好" * 300, query="怎么办？"))
+    assert out.values["answer_length"] == 600
+    assert out.values["conciseness"] == pytest.approx(60 / 600)  # 3 query tokens: budget 60
+
+
+def test_citation_markers_are_not_ungrounded_claims() -> None:
+    plain = _overlap(_trace("Open Settings, choose Security, then click Reset password."))
+    cited = _overlap(
+        _trace("Open Settings, choose Security [1], then click Reset password [1, 2].")
+    )
+    assert cited.values["groundedness_lexical"] == plain.values["groundedness_lexical"] == 1.0
+    # a number the answer states (not a citation) still counts
+    invented = _overlap(_trace("The email arrives within 50 minutes [1]."))
+    assert invented.values["groundedness_lexical"] == pytest.approx(2 / 4)

@@ -94,3 +94,34 @@ def test_family_flags() -> None:
     out = Scores()
     PiiScorer().score(Trace(trace_id="t", query="q", answer="Released in 2024."), out)
     assert out.flags == []
+
+
+@pytest.mark.parametrize(
+    "text", ["Call 1-800-555-0199 for help.", "Call 1.800.555.0199", "Call 1 800-555-0199"]
+)
+def test_us_numbers_with_a_leading_one(text: str) -> None:
+    # "1 800 555 0199" was caught, "1-800-555-0199" (the usual toll-free form) was not
+    assert "phone" in find_pii(text)
+    assert "[PHONE]" in redact_pii(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order 7834 5612 9023 4457 shipped",  # Luhn-valid, but no card starts with 7
+        "Tracking 9400100000000000002",
+        "Ref 8800 0000 0000 0005",
+        "Invoice 0012 3456 7890 1237",
+    ],
+)
+def test_luhn_valid_ids_outside_card_prefixes_are_not_cards(text: str) -> None:
+    digits = "".join(c for c in text if c.isdigit())
+    assert luhn_valid(digits), digits  # the test's own premise
+    assert "card" not in find_pii(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["Discover 6011 1111 1111 1117", "MC 2221 0000 0000 0009", "Diners 3056 9309 0259 04"]
+)
+def test_cards_of_every_prefix_are_found(text: str) -> None:
+    assert "card" in find_pii(text)

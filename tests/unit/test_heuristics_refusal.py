@@ -104,3 +104,33 @@ def test_family_flags_refusals() -> None:
     out = Scores()
     RefusalScorer().score(Trace(trace_id="t", query="q", answer="It is 42."), out)
     assert out.flags == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "I don't have access to that information.",
+        "Unfortunately, I don't have that information.",
+        "I do not have specific information about refunds.",
+        "I am not able to answer that from the documents.",
+        "I'm not able to find the release date.",
+    ],
+)
+def test_common_refusals_that_were_missed(answer: str) -> None:
+    assert is_refusal(answer)
+    assert is_refusal(answer, analyse(answer).words)
+    assert _ungated(answer)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "I can't help but recommend the Pro plan: it includes SSO.",
+        "I cannot help but notice the limit is 10 GB.",
+        'If the bot replies "I don\'t know", escalate to a human agent.',
+        "Answer with “I don’t know” when the context is empty.",
+    ],
+)
+def test_idioms_and_quotations_are_not_refusals(answer: str) -> None:
+    assert not is_refusal(answer)
+    assert not _ungated(answer.replace("\u201c", '"'))

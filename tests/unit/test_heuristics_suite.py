@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -147,3 +149,31 @@ def test_chunks_are_tokenised_once_across_traces() -> None:
     assert (suite.token_cache.hits, suite.token_cache.misses) == (4, 2)
     suite.score(_trace("New chunk.", chunks=["Something else entirely.", KB[0]]))
     assert (suite.token_cache.hits, suite.token_cache.misses) == (5, 3)
+
+
+# Traces whose scores changed meaning in heuristics-2 (CJK tokens, NFKC, contractions,
+# citations in code, refusal phrasings, card prefixes, 1-800 numbers), beside VARIED.
+PROBES = [
+    *VARIED,
+    _trace("法国的首都是巴黎。", chunks=["巴黎是法国的首都。"], query="法国的首都是哪里？"),
+    _trace("The ﬁnance fee isn't five dollars.", chunks=["The finance fee is five dollars."]),
+    _trace("Run:\n```\nx = [0]\n```\nsee [2]."),
+    _trace("I can't help but recommend Settings."),
+    _trace("I don't have access to that information."),
+    _trace("Order 7834 5612 9023 4457 ships; call 1-800-555-0199."),
+]
+SCORES_DIGEST: dict[str, str] = {
+    "2": "6cc0004e65687afb",
+}
+"""HEURISTICS_VERSION → digest of the suite's output on PROBES. A code change that moves
+it must bump HEURISTICS_VERSION (events are re-identified) and add the new digest."""
+
+
+def test_a_change_of_scores_bumps_the_version() -> None:
+    suite = HeuristicSuite()
+    outputs = [[sorted(o.values.items()), o.flags] for o in map(suite.score, PROBES)]
+    digest = hashlib.sha256(orjson.dumps(outputs)).hexdigest()[:16]
+    assert HEURISTICS_VERSION in SCORES_DIGEST, "new version: record its digest here"
+    assert SCORES_DIGEST[HEURISTICS_VERSION] == digest, (
+        "scores changed: bump HEURISTICS_VERSION and record the new digest"
+    )

@@ -35,7 +35,7 @@ def test_tokens_are_lowercased_words_without_punctuation() -> None:
 
 
 def test_unicode_words() -> None:
-    assert tokenize("Größe: Ünïcödé — Привет, 世界") == ["größe", "ünïcödé", "привет", "世界"]
+    assert tokenize("Größe: Ünïcödé — Привет, 世界") == ["größe", "ünïcödé", "привет", "世", "界"]
 
 
 def test_common_unicode_punctuation_splits_words() -> None:
@@ -124,7 +124,7 @@ def test_cached_entry_fingerprint_ignores_case_and_whitespace() -> None:
     assert cache.lookup(" \n\t").blank
 
 
-@given(st.text(alphabet=st.sampled_from("aAsSzZ09 _-.,'\t\néß’—\u00a0•Привет世"), max_size=60))
+@given(st.text(alphabet=st.sampled_from("aAsSzZ09 _-.,'\t\néß’—\u00a0•Привет世かﬁＳ"), max_size=60))
 def test_cache_analyse_matches_analyse(text: str) -> None:
     cache = TokenCache()
     assert cache.analyse(text) == analyse(text)
@@ -150,3 +150,27 @@ def test_lookup_all_is_lookup_of_each() -> None:
     got = cache.lookup_all(["Retrieval models rank chunks.", "Other text", "Other text"])
     assert got[0] is first and got[1] is got[2]
     assert (cache.hits, cache.misses) == (2, 2)
+
+
+def test_han_and_kana_are_one_token_per_character() -> None:
+    # Chinese and Japanese write no spaces: a whole clause was one token, so any
+    # paraphrase of a chunk shared no token with it (and answer_length was ~1).
+    assert tokenize("法国的首都是巴黎。") == list("法国的首都是巴黎")
+    assert tokenize("東京タワーは333メートル") == [*"東京タワーは", "333", *"メートル"]
+    assert tokenize("GPU加速") == ["gpu", "加", "速"]
+    assert tokenize("서울은 수도이다") == ["서울은", "수도이다"]  # Hangul is space-separated
+    assert TokenCache().analyse("法国的首都").n_tokens == 5
+
+
+def test_compatibility_forms_are_normalised() -> None:
+    # PDF ligatures, full-width letters and decomposed accents meet their plain forms.
+    plain = ["finance", "gpu", "café", "12"]
+    assert tokenize("ﬁnance ＧＰＵ cafe\u0301 １２") == plain
+    assert TokenCache().analyse("ﬁnance ＧＰＵ cafe\u0301 １２").words == frozenset(plain)
+    assert TokenCache().lookup("ﬁnance ＧＰＵ cafe\u0301 １２").tokens == frozenset(plain)
+
+
+def test_contraction_fragments_are_stop_words() -> None:
+    # "doesn't" splits into "doesn" + "t": neither is content (as in NLTK's list).
+    text = "The API doesn't support it; it isn't there, we'll see, Apple's I've they're"
+    assert content_tokens(text) == {"api", "support", "see", "apple"}

@@ -48,7 +48,7 @@ __all__ = [
     "settings_fingerprint",
 ]
 
-HEURISTICS_VERSION: Final = "1"
+HEURISTICS_VERSION: Final = "2"
 """Bump whenever a code change alters any heuristic value or flag."""
 
 FAMILY_CLASSES: Final[dict[str, type[FamilyScorer]]] = {

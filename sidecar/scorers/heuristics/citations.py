@@ -2,8 +2,9 @@
 
 A citation is ``[`` + 1–3 digit numbers separated by ``,``/``;`` or joined by a
 range dash + ``]``, not preceded by a letter or digit (``arr[1]`` is code) and
-not followed by ``(`` (``[1](url)`` is a Markdown link). Four-digit numbers
-(``[2023]``) are not citations. Ranges expand (at most :data:`MAX_RANGE`
+not followed by ``(`` (``[1](url)`` is a Markdown link), and not inside a
+Markdown code span or fenced code block (``x = [0, 1]`` is code). Four-digit
+numbers (``[2023]``) are not citations. Ranges expand (at most :data:`MAX_RANGE`
 indices; wider ranges count their two ends only).
 
 Indices are 1-based (``[1]`` is the first chunk), the common convention, unless
@@ -27,12 +28,16 @@ _CITATION_RE: Final = re.compile(
     r"\[(\d{1,3}(?:\s*[-–]\s*\d{1,3})?(?:\s*[,;]\s*\d{1,3}(?:\s*[-–]\s*\d{1,3})?)*)\]"
 )
 _PART_RE: Final = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?")
+# A fenced code block (closed), or an inline code span on one line.
+_CODE_RE: Final = re.compile(r"```.*?```|`[^`\n]+`", re.DOTALL)
 
 
 def cited_indices(text: str) -> set[int]:
     """The distinct chunk indices cited in ``text``, as written (not shifted)."""
     if "[" not in text:
         return set()
+    if "`" in text:
+        text = _CODE_RE.sub(" ", text)
     found: set[int] = set()
     for match in _CITATION_RE.finditer(text):
         start, end = match.span()
@@ -56,6 +61,13 @@ def cited_indices(text: str) -> set[int]:
     return found
 
 
+def answer_citations(p: PreparedTrace) -> set[int]:
+    """:func:`cited_indices` of the prepared trace's answer, computed once per trace."""
+    if p.cited is None:
+        p.cited = cited_indices(p.trace.answer)
+    return p.cited
+
+
 def citation_validity(indices: set[int], n_chunks: int) -> float | None:
     """Share of ``indices`` naming one of ``n_chunks`` chunks (0-based if any is 0)."""
     if not indices:
@@ -71,7 +83,7 @@ class CitationScorer(FamilyScorer):
     name = "citations"
 
     def score_prepared(self, p: PreparedTrace, out: Scores) -> None:
-        validity = citation_validity(cited_indices(p.trace.answer), len(p.trace.chunks))
+        validity = citation_validity(answer_citations(p), len(p.trace.chunks))
         if validity is None:
             return
         out.values["citation_validity"] = validity

@@ -6,7 +6,9 @@ All three are shares of distinct content tokens (see :mod:`sidecar.scorers.text`
 * ``answer_query_overlap`` = |query ∩ answer| / |query|;
 * ``context_query_overlap`` = |query ∩ context| / |query|;
 
-where *context* is the union of the non-blank chunks. A value is omitted when its
+where *context* is the union of the non-blank chunks, and the answer's tokens
+leave out the numbers of its citations (the "2" of "[2]" is a marker, not a
+claim the chunks should hold). A value is omitted when its
 denominator is empty, when the answer is blank (answer-side values) or when
 there is no non-blank chunk (context-side values): the ``empty_answer`` and
 ``empty_retrieval`` flags say why. ``low_groundedness`` is not raised for
@@ -17,6 +19,7 @@ the stop-word list and plural rule are English.
 from __future__ import annotations
 
 from ..base import Scores
+from .citations import answer_citations
 from .prepared import FamilyScorer, PreparedTrace
 from .refusal import answer_is_refusal
 
@@ -42,6 +45,8 @@ class OverlapScorer(FamilyScorer):
         query = p.query.content
         answer_blank = p.answer_blank
         answer = p.answer.content if not answer_blank else frozenset()
+        if cited := answer_citations(p):
+            answer = answer.difference(map(str, cited))
         if query and not answer_blank:
             values["answer_query_overlap"] = len(query & answer) / len(query)
         context = [c.tokens for c in p.chunks if not c.blank]

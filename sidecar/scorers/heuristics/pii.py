@@ -8,10 +8,13 @@ Detectors (ASCII digits only):
   followed by 2–6 groups of 1–4 digits (optionally separated by space, dot or
   dash; one group may be in parentheses: ``+49 (0)30 123456``); US
   ``(555) 123-4567``; or ``555-123-4567`` / ``555.123.4567`` / ``555 123 4567``
-  with the same separator twice. Bare digit runs, years ("in 2019"), ranges
+  with the same separator twice, optionally after ``1`` and a separator
+  (``1-800-555-0199``). Bare digit runs, years ("in 2019"), ranges
   ("1990-2000") and numbers glued to letters are not phones;
 * **card** — 13 to 19 digits, optionally separated by single spaces or dashes,
-  not touching further digits, passing the Luhn check and not all one digit.
+  not touching further digits, starting with 1–6 (the card industries of the
+  major industry identifier; order, invoice and tracking numbers often start
+  otherwise), passing the Luhn check and not all one digit.
 
 :func:`find_pii` reports which kinds occur; :func:`redact_pii` replaces them
 with ``[EMAIL]``, ``[PHONE]`` and ``[CARD]`` (e.g. before text leaves the
@@ -34,7 +37,7 @@ _PHONE_RE: Final = re.compile(
     r"(?<![\w+./-])(?:"
     r"\+[0-9]{1,3}(?:[ .-]?(?:\([0-9]{1,4}\)|[0-9]{1,4})){2,6}"
     r"|\([0-9]{3}\) ?[0-9]{3}[ .-][0-9]{4}"
-    r"|[0-9]{3}([ .-])[0-9]{3}\1[0-9]{4}"
+    r"|(?:1[ .-])?[0-9]{3}([ .-])[0-9]{3}\1[0-9]{4}"
     r")(?![\w/-]|[.,][0-9])"
 )
 # Patterns start with their first digit (then look behind) so that the regex
@@ -69,7 +72,7 @@ def luhn_valid(digits: str) -> bool:
 
 def _is_card(candidate: str) -> bool:
     digits = _NON_DIGIT_RE.sub("", candidate)
-    return len(set(digits)) > 1 and luhn_valid(digits)
+    return digits[0] in "123456" and len(set(digits)) > 1 and luhn_valid(digits)
 
 
 def _is_phone(candidate: str) -> bool:

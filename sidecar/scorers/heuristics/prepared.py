@@ -20,7 +20,7 @@ class PreparedTrace:
     and the default suite needs all of them).
     """
 
-    __slots__ = ("answer", "answer_blank", "chunks", "query", "refusal", "trace")
+    __slots__ = ("answer", "answer_blank", "chunks", "cited", "query", "refusal", "trace")
 
     def __init__(self, trace: Trace, cache: TokenCache) -> None:
         self.trace = trace
@@ -35,6 +35,8 @@ class PreparedTrace:
         """Per chunk, in rank order: content tokens, fingerprint, blankness (cached)."""
         self.refusal: bool | None = None
         """Whether the answer is a refusal; set by the refusal helpers on first use."""
+        self.cited: set[int] | None = None
+        """The chunk indices the answer cites; set by the citation helpers on first use."""
 
 
 class FamilyScorer:

@@ -6,12 +6,13 @@ separated by any whitespace):
 
 * "I don't know" / "I do not know" / "I dont know";
 * "I cannot / can't / can not / could not / couldn't / am unable to / 'm unable
-  to / was unable to" + "find | answer | determine | provide | locate | help |
-  see | say";
+  to / was unable to / am not able to / 'm not able to" + "find | answer |
+  determine | provide | locate | help (not "help but") | see | say";
 * "I'm sorry, but I can't | cannot | can not | am unable | 'm unable | don't | do
   not" (also "Im sorry");
-* "I don't / do not have (enough | sufficient | any | the) information |
-  context | data | details";
+* "I don't / do not have (access to)? (up to two of enough | sufficient | any |
+  the | that | this | specific | relevant | more) information | context | data |
+  details";
 * "unable to answer | find | determine | provide";
 * "not (mentioned | included | found | available | present | provided |
   specified) in the (provided | given | supplied | available | retrieved)
@@ -25,7 +26,9 @@ separated by any whitespace):
 * "cannot / can't / can not be answered | determined from | based on | with |
   using".
 
-A phrase later in a long answer is a caveat, not a refusal, hence the window.
+A phrase later in a long answer is a caveat, not a refusal, hence the window;
+a phrase right after an opening quote is quoted, not said ('Reply "I don't
+know" when...').
 
 Speed: each rule is a regex that starts with a literal (so the regex engine
 skips ahead quickly) and runs only when the answer contains the tokens it cannot
@@ -45,7 +48,7 @@ from .prepared import FamilyScorer, PreparedTrace
 REFUSAL_WINDOW: Final = 300
 """How many leading characters of the answer are searched."""
 
-_VERB = r"(?:find|answer|determine|provide|locate|help|see|say)"
+_VERB = r"(?:find|answer|determine|provide|locate|help(?! but\b)|see|say)"
 _NOUN = r"(?:context|documents?|sources?|passages?|text|information)"
 
 
@@ -64,11 +67,11 @@ class RefusalRule:
 def _rule(
     gate: tuple[set[str], ...], literal: str, rest: str, after: set[str] | None = None
 ) -> RefusalRule:
-    # The look-behind, placed after the literal, makes it start a word; a space
-    # in ``rest`` stands for any run of whitespace.
+    # The look-behinds, placed after the literal, make it start a word that no
+    # opening quote precedes; a space in ``rest`` stands for any run of whitespace.
     start = re.escape(literal)
     tail = rest.replace(" ", r"\s+")
-    regex = re.compile(f"{start}(?<![^\\W_]{start}){tail}")
+    regex = re.compile(f'{start}(?<![^\\W_]{start})(?<!["\u201c]{start}){tail}')
     return RefusalRule(
         tuple(frozenset(g) for g in gate), regex, None if after is None else frozenset(after)
     )
@@ -83,9 +86,10 @@ REFUSAL_RULES: Final[tuple[RefusalRule, ...]] = (
         "i",
         r"(?: (?:do not|don't|dont) know"
         rf"| (?:cannot|can't|can not|could not|couldn't|am unable to|was unable to) {_VERB}"
-        rf"|'m unable to {_VERB}"
+        rf"| am not able to {_VERB}|'m (?:not able|unable) to {_VERB}"
         r"|'?m sorry,? (?:but )?i (?:can't|cannot|can not|am unable|'m unable|don't|do not)"
-        r"| (?:do not|don't) have (?:(?:enough|sufficient|any|the) )?"
+        r"| (?:do not|don't) have (?:access to )?"
+        r"(?:(?:enough|sufficient|any|the|that|this|specific|relevant|more) ){0,2}"
         r"(?:information|context|data|details))\b",
     ),
     _rule(({"unable"},), "unable", r" to (?:answer|find|determine|provide)\b"),
