@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import errors as ke
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from .config import KafkaSettings
 from .errors import PermanentError, RetryableError, StageError
@@ -60,6 +61,19 @@ def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
             str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
         )
     return ctx
+
+
+def faststream_security(settings: KafkaSettings) -> BaseSecurity | None:
+    """The consumer's security as faststream takes it: the same as :func:`client_kwargs`
+    (``security_protocol`` decides whether SASL is used, not ``sasl_mechanism`` alone)."""
+    ctx = ssl_context(settings)
+    if not settings.security_protocol.startswith("SASL"):
+        return BaseSecurity(ssl_context=ctx) if ctx is not None else None
+    cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    # The validator guarantees a mechanism and credentials with a SASL protocol.
+    mechanism = settings.sasl_mechanism or "PLAIN"
+    return cls[mechanism](settings.sasl_username or "", password, ssl_context=ctx)
 
 
 def client_kwargs(settings: KafkaSettings, bootstrap: tuple[str, ...]) -> dict[str, Any]:

@@ -17,7 +17,10 @@
   ``max_poll_interval_ms`` and never drops the replica from the group. Above
   ``kafka.max_in_flight`` records read but not written (queued here included), every
   assigned partition is paused; below half of it they resume.
-* ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset.
+* ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset (while
+  paused, the log-end offsets are asked for every commit interval: nothing is fetched).
+* Headers are never read (faststream's parser, which fails a batch on one binary header,
+  is replaced); ``?pattern=`` must match a whole topic name, as in Kafka's Java clients.
 """
 
 from __future__ import annotations
@@ -34,13 +37,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry, Counter
 
 from ..config import KafkaSettings, KafkaSpec
-from ..kafkautil import ssl_context, to_record
+from ..kafkautil import faststream_security, to_record
 from ..stages import Batch, Emit, Record
-from .kafka_offsets import LagCollector, PartitionOffsets
+from .kafka_faststream import raw_decoder, raw_parser, topic_pattern
+from .kafka_offsets import LagCollector, PartitionOffsets, log_end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ class KafkaSource:
         self.in_flight = 0
         self.paused = False
         self._parts: dict[TopicPartition, PartitionOffsets] = {}
+        self._ends: dict[TopicPartition, int] = {}
+        """Log-end offsets asked for while paused (paused partitions are not fetched, so
+        aiokafka's highwater stops moving and the lag would stay at its pre-pause value)."""
         self._subscriber: Any = None
         self._broker: KafkaBroker | None = None
         self._emit: Emit | None = None
@@ -99,15 +105,6 @@ class KafkaSource:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _security(self) -> BaseSecurity | None:
-        s = self.settings
-        ctx = ssl_context(s)
-        if s.sasl_mechanism is None:
-            return BaseSecurity(ssl_context=ctx) if ctx is not None else None
-        password = s.sasl_password.get_secret_value() if s.sasl_password else ""
-        cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
-        return cls[s.sasl_mechanism](s.sasl_username or "", password, ssl_context=ctx)
-
     def build(self, emit: Emit) -> KafkaBroker:
         """Create the faststream broker and subscriber without connecting (tests patch it)."""
         s = self.settings
@@ -116,7 +113,7 @@ class KafkaSource:
             list(self.spec.bootstrap),
             client_id=s.client_id,
             request_timeout_ms=s.request_timeout_ms,
-            security=self._security(),
+            security=faststream_security(s),
             logger=logging.getLogger("sidecar.kafka.faststream"),
             log_level=logging.DEBUG,  # per-message logs only at DEBUG
             graceful_timeout=self.drain_timeout_s,
@@ -124,7 +121,7 @@ class KafkaSource:
         topics = () if self.spec.pattern else self.spec.topics
         subscriber = broker.subscriber(
             *topics,
-            pattern=self.spec.pattern,
+            pattern=topic_pattern(self.spec.pattern),
             group_id=self.group_id,
             batch=True,
             max_records=s.max_records,
@@ -139,7 +136,8 @@ class KafkaSource:
             heartbeat_interval_ms=s.heartbeat_interval_ms,
             max_poll_interval_ms=s.max_poll_interval_ms,
             listener=_Rebalance(self),
-            decoder=_raw_decoder,
+            parser=raw_parser,
+            decoder=raw_decoder,
         )
 
         # The decoder hands over the message itself: asking for it through faststream's
@@ -275,6 +273,7 @@ class KafkaSource:
             if assigned:
                 self._consumer.resume(*assigned)
         self.paused = False
+        self._ends.clear()  # fetching again: aiokafka's highwater is current
 
     # ------------------------------------------------------------------- commits
 
@@ -282,6 +281,10 @@ class KafkaSource:
         while True:
             await asyncio.sleep(self.settings.commit_interval_s)
             await self._commit()
+            if self.paused and not self._closing and self._consumer is not None:
+                ends = await log_end_offsets(self._consumer)
+                if self.paused:  # not resumed meanwhile
+                    self._ends.update(ends)
 
     async def _commit(self, only: Sequence[TopicPartition] | None = None) -> None:
         consumer = self._consumer
@@ -328,6 +331,9 @@ class KafkaSource:
         out = []
         for tp, part in list(self._parts.items()):
             hw = consumer.highwater(tp) if consumer is not None and tp in assigned else None
+            end = self._ends.get(tp) if tp in assigned else None
+            if end is not None:
+                hw = end if hw is None else max(hw, end)
             out.append((tp, hw, part.committed))
         return out
 
@@ -337,6 +343,7 @@ class KafkaSource:
         await self._commit(revoked)
         for tp in revoked:
             self._parts.pop(tp, None)
+            self._ends.pop(tp, None)
         # Batches of revoked partitions still waiting here are not scored: whoever owns the
         # partitions next (often this member again) re-reads them from the committed offset.
         gone = frozenset(revoked)
@@ -382,9 +389,3 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         await self._source.on_assigned(list(assigned))
-
-
-async def _raw_decoder(msg: Any) -> Any:
-    """Skip faststream's body decoding (the pipeline decodes the raw bytes itself): the
-    handler's argument is the :class:`KafkaMessage` (its ``raw_message`` holds the records)."""
-    return msg

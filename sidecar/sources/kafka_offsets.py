@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -16,6 +17,9 @@ class _Positions(Protocol):
     paused: bool
 
     def positions(self) -> list[tuple[TopicPartition, int | None, int | None]]: ...
+
+
+log = logging.getLogger(__name__)
 
 
 class PartitionOffsets:
@@ -43,6 +47,23 @@ class PartitionOffsets:
         if self.commit_point is not None and self.commit_point != self.committed:
             return self.commit_point
         return None
+
+
+async def log_end_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
+    """The assigned partitions' log-end offsets (one ListOffsets request per leader).
+
+    For the lag of paused partitions: aiokafka does not fetch them, so its ``highwater``
+    stops where the pause found it. Empty when the broker does not answer (stale until next).
+    """
+    assigned = list(consumer.assignment())
+    if not assigned:
+        return {}
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(assigned)
+    except Exception as exc:
+        log.debug("kafka end offsets unavailable", extra={"fields": {"error": repr(exc)}})
+        return {}
+    return ends
 
 
 class LagCollector(Collector):
