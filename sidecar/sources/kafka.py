@@ -17,7 +17,8 @@
   ``max_poll_interval_ms`` and never drops the replica from the group. Above
   ``kafka.max_in_flight`` records read but not written (queued here included), every
   assigned partition is paused; below half of it they resume.
-* ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset (while
+* ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset (none
+  before the group's first commit on the partition; while
   paused, the log-end offsets are asked for every commit interval: nothing is fetched).
 * Headers are never read (faststream's parser, which fails a batch on one binary header,
   is replaced); ``?pattern=`` must match a whole topic name, as in Kafka's Java clients.

@@ -86,8 +86,10 @@ class LagCollector(Collector):
             "rag_sidecar_kafka_paused", "1 while partitions are paused for backpressure."
         )
         for tp, hw, committed in self._source.positions():
-            if hw is not None:
-                lag.add_metric([tp.topic, str(tp.partition)], max(hw - (committed or 0), 0))
+            # Before the group's first commit there is no lag to speak of: hw - 0 would
+            # show a whole topic (for ever on an idle partition read from `latest`).
+            if hw is not None and committed is not None:
+                lag.add_metric([tp.topic, str(tp.partition)], max(hw - committed, 0))
         in_flight.add_metric([], self._source.in_flight)
         paused.add_metric([], 1.0 if self._source.paused else 0.0)
         yield lag

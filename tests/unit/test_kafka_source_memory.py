@@ -13,6 +13,7 @@ from sidecar.app import build_engine
 from sidecar.config import PipelineSettings, Settings, load_settings, parse_source_uri
 from sidecar.pipeline import Pipeline
 from sidecar.sources.kafka import KafkaSource, PartitionOffsets
+from sidecar.sources.kafka_offsets import LagCollector
 from sidecar.stages import Batch
 from tests.conftest import make_trace
 from tests.support.memory import MemoryDLQ, MemorySink
@@ -173,3 +174,21 @@ async def test_revoked_partitions_drop_their_unscored_batches() -> None:
         gate.set()
         await forwarded(src)
         assert len(emitted) == 1
+
+
+def test_no_lag_series_before_the_groups_first_commit() -> None:
+    """A new group reading from `latest` on an idle partition never commits: hw - 0
+    showed the whole topic as lag for ever (and fired KafkaLagGrowing)."""
+
+    class Positions:
+        in_flight, paused = 0, False
+
+        def positions(self) -> list[tuple[TopicPartition, int | None, int | None]]:
+            return [(TopicPartition("t", 0), 5000, None), (TopicPartition("t", 1), 5000, 4200)]
+
+    registry = CollectorRegistry()
+    registry.register(LagCollector(Positions()))
+    lag = lambda p: registry.get_sample_value(  # noqa: E731
+        "rag_sidecar_kafka_lag", {"topic": "t", "partition": p}
+    )
+    assert lag("0") is None and lag("1") == 800
