@@ -183,6 +183,8 @@ class KafkaSettings(BaseModel):
             self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
         ):
             raise ValueError("SASL needs sasl_mechanism, sasl_username and sasl_password")
+        if self.enable_idempotence and self.acks != "all":
+            raise ValueError("enable_idempotence needs acks 'all' (or set it to false)")
         return self
 
 

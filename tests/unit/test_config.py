@@ -97,3 +97,10 @@ def test_a_daily_cap_without_prices_fails_at_start() -> None:
         load_settings(judge=[{"name": "big", "daily_usd_cap": 5}])
     ok = load_settings(judge={"daily_usd_cap": 5, "usd_per_1k_completion_tokens": 0.0006})
     assert ok.judge is not None and not isinstance(ok.judge, list)
+
+
+def test_an_idempotent_producer_without_acks_all_fails_at_start() -> None:
+    """aiokafka refuses it only when the producer starts (after the source is up)."""
+    with pytest.raises(ConfigError, match="enable_idempotence needs acks 'all'"):
+        load_settings(kafka={"acks": "1"})
+    assert load_settings(kafka={"acks": "1", "enable_idempotence": False}).kafka.acks == "1"
