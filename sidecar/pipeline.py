@@ -67,15 +67,7 @@ def _scoring_error(record: Record, source: str, exc: Exception) -> DeadLetter:
         extra={"fields": {"origin": record.origin, "error": detail}},
         exc_info=exc,
     )
-    return DeadLetter(
-        reason="scoring_error",
-        detail=detail,
-        source=source,
-        origin=record.origin,
-        raw=record.value if record.trace is None else record.trace.model_dump_json().encode(),
-        received_at=record.arrival,
-        attrs=record.attrs,
-    )
+    return DeadLetter.of(record, source, "scoring_error", detail)
 
 
 class Pipeline:

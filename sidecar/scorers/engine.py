@@ -51,15 +51,7 @@ class ScoringEngine:
                     return trace
                 raise InvalidInputError("invalid_trace", "feedback record, but feedback is off")
         except InvalidInputError as exc:
-            return DeadLetter(
-                reason=exc.reason,
-                detail=exc.detail,
-                source=source,
-                origin=record.origin,
-                raw=record.value,
-                received_at=record.arrival,
-                attrs=record.attrs,
-            )
+            return DeadLetter.of(record, source, exc.reason, exc.detail)
         return Result(trace, self.score(trace, source))
 
     def score(self, trace: Trace, source: str) -> ScoredEvent:
