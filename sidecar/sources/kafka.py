@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry, Counter
 from ..config import KafkaSettings, KafkaSpec
 from ..kafkautil import faststream_security, to_record
 from ..stages import Batch, Emit, Record
-from .kafka_faststream import raw_decoder, raw_parser, topic_pattern
+from .kafka_faststream import counting_logger, raw_decoder, raw_parser, topic_pattern
 from .kafka_offsets import LagCollector, PartitionOffsets, log_end_offsets
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,12 @@ class KafkaSource:
             ("kind",),
             registry=registry,
         )
+        self.consumer_errors = Counter(
+            "rag_sidecar_kafka_consumer_errors",
+            "Errors of the Kafka consumer (retried every 5 s), by exception class.",
+            ("error",),
+            registry=registry,
+        )
         registry.register(LagCollector(self))
 
     # ------------------------------------------------------------------ lifecycle
@@ -115,7 +121,7 @@ class KafkaSource:
             client_id=s.client_id,
             request_timeout_ms=s.request_timeout_ms,
             security=faststream_security(s),
-            logger=logging.getLogger("sidecar.kafka.faststream"),
+            logger=counting_logger(self.consumer_errors),
             log_level=logging.DEBUG,  # per-message logs only at DEBUG
             graceful_timeout=self.drain_timeout_s,
         )

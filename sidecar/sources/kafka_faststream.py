@@ -2,10 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from faststream.kafka import KafkaMessage
 from faststream.kafka.message import FAKE_CONSUMER
+from prometheus_client import Counter
+
+LOGGER_NAME = "sidecar.kafka.faststream"
+
+
+class _ErrorCounting(logging.Handler):
+    """Hands faststream's log records to the sidecar's logger, counting its errors."""
+
+    def __init__(self, errors: Counter) -> None:
+        super().__init__(logging.DEBUG)
+        self._errors = errors
+        self._target = logging.getLogger(LOGGER_NAME)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            exc = record.exc_info[1] if record.exc_info else None
+            self._errors.labels(type(exc).__name__ if exc is not None else "unknown").inc()
+        if self._target.isEnabledFor(record.levelno):
+            self._target.handle(record)
+
+
+def counting_logger(errors: Counter) -> logging.Logger:
+    """A logger of this source's own for faststream: its consume loop catches every Kafka
+    error (an authorisation failure, an unreachable broker), logs it and retries every 5 s
+    for ever, so the errors are counted in ``errors{error}`` (the exception class) where an
+    alert sees them. Records go on to the ``sidecar.kafka.faststream`` logger."""
+    logger = logging.Logger(LOGGER_NAME, logging.DEBUG)  # not in the global registry
+    logger.addHandler(_ErrorCounting(errors))
+    return logger
 
 
 def topic_pattern(pattern: str | None) -> str | None:

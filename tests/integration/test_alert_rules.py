@@ -120,6 +120,7 @@ def test_alert_set_and_severities() -> None:
         "RagSidecarJudgeSkipping": "info",
         "RagSidecarJudgeCanaryFailing": "warning",
         "RagSidecarKafkaLagGrowing": "warning",
+        "RagSidecarKafkaConsumerFailing": "warning",
         "RagSidecarDeadLetters": "warning",
         "RagSidecarQueueSaturated": "warning",
         "RagSidecarPipelineStalled": "critical",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import orjson
+import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
 from faststream.kafka import TestKafkaBroker
 from prometheus_client import CollectorRegistry
 
@@ -13,6 +16,7 @@ from sidecar.app import build_engine
 from sidecar.config import PipelineSettings, Settings, load_settings, parse_source_uri
 from sidecar.pipeline import Pipeline
 from sidecar.sources.kafka import KafkaSource, PartitionOffsets
+from sidecar.sources.kafka_faststream import counting_logger
 from sidecar.sources.kafka_offsets import LagCollector
 from sidecar.stages import Batch
 from tests.conftest import make_trace
@@ -192,3 +196,22 @@ def test_no_lag_series_before_the_groups_first_commit() -> None:
         "rag_sidecar_kafka_lag", {"topic": "t", "partition": p}
     )
     assert lag("0") is None and lag("1") == 800
+
+
+def test_consumer_errors_logged_by_faststream_are_counted_and_still_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """faststream's consume loop logs a Kafka error and retries every 5 s for ever (an
+    authorisation failure): only a counter lets an alert see it."""
+    src = source()
+    logger = counting_logger(src.consumer_errors)
+    with caplog.at_level(logging.INFO, logger="sidecar.kafka.faststream"):
+        try:
+            raise TopicAuthorizationFailedError()
+        except TopicAuthorizationFailedError:
+            logger.error("Kafka error occurred", exc_info=True)
+        logger.info("consumer started")
+        logger.debug("a message")  # below the sidecar logger's level: dropped
+    [sample] = [s for s in src.consumer_errors.collect()[0].samples if s.name.endswith("_total")]
+    assert sample.labels == {"error": "TopicAuthorizationFailedError"} and sample.value == 1
+    assert [r.getMessage() for r in caplog.records] == ["Kafka error occurred", "consumer started"]
