@@ -56,6 +56,7 @@ NO_DATA = {
 # Metric names the alert rules use that this run does not export (series created on first use).
 RULE_METRICS_ABSENT = {
     "rag_sidecar_kafka_lag": "Kafka source only",
+    "rag_sidecar_kafka_consumer_errors_total": "Kafka source only, on its first error",
     "rag_sidecar_queue_dropped_total": "pipeline.overflow: drop only",
     "rag_sidecar_sink_errors_total": "no sink error in this run",
 }
