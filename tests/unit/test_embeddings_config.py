@@ -125,4 +125,23 @@ def test_scores_and_settings_are_documented() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [n for n in EMBEDDING_METRICS if f"`{n}`" not in readme]
     assert not missing, f"undocumented in README: {missing}"
-    assert "metadata.embeddings" in readme and "rag-sidecar[embeddings]" in readme
+    assert "metadata.embeddings" in readme and "[embeddings]'" in readme  # the install line
+
+
+def test_trace_embeddings_switch_changes_the_version() -> None:
+    """With trace_embeddings off, a trace that ships vectors is scored by the model instead:
+    other scores, so another event_id (it used to be the same: deduplicating sinks mixed them)."""
+    on = embeddings_version(EmbeddingsSettings(), "abc.def")
+    assert on != embeddings_version(EmbeddingsSettings(trace_embeddings=False), "abc.def")
+    assert on == embeddings_version(EmbeddingsSettings(rate=0.5, queue_size=9), "abc.def")
+
+
+def test_enabled_with_no_source_of_vectors_fails_at_load(tmp_path: Path) -> None:
+    """local_model and trace_embeddings both off scores nothing: every sampled trace
+    ended as skipped{reason="no_embeddings"} with no error."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("embeddings:\n  enabled: true\n  local_model: false\n  trace_embeddings: no\n")
+    with pytest.raises(ConfigError, match="nothing could be scored"):
+        load_settings(cfg)
+    off = EmbeddingsSettings(local_model=False, trace_embeddings=False)  # disabled: harmless
+    assert build_embeddings(off, CollectorRegistry()) is None

@@ -41,6 +41,8 @@ def embeddings_version(settings: EmbeddingsSettings, fingerprint: str) -> str:
     """``embeddings-N+HASH``: the code version plus what can change a score."""
     s = settings
     key = f"{fingerprint}|{s.max_tokens}|{s.max_answer_sentences}|{s.max_chunk_sentences}"
+    if not s.trace_embeddings:  # shipped vectors are embedded by the model instead
+        key += "|model-only"
     return f"embeddings-{SCORER_VERSION}+{hashlib.blake2b(key.encode(), digest_size=4).hexdigest()}"
 
 

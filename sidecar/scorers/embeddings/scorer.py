@@ -1,7 +1,9 @@
 """One trace → semantic scores, from the trace's own vectors or the local model.
 
 Runs in the stage's worker thread (never on the event loop); the sentence cache
-is used from that one thread only.
+is used from that one thread only. It holds ``cache_size`` vectors, each its own
+copy, keyed by a 16-byte digest of its text: a long sentence costs no more memory
+than a short one.
 
 * ``answer_relevance_semantic``: cosine of the query and the whole answer (citations
   removed).
@@ -16,6 +18,7 @@ only of such fragments is scored whole).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -84,6 +87,11 @@ def trace_texts(trace: Trace, settings: EmbeddingsSettings) -> Texts:
     return Texts(trace.query.strip(), answer, answers, chunks, truncated)
 
 
+def _key(text: str) -> bytes:
+    """The sentence cache's key for ``text``."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 class TextEncoder(Protocol):
     """What the scorer needs of a model (:class:`~.model.Encoder`, or a fake in tests)."""
 
@@ -105,11 +113,11 @@ class EmbeddingScorer:
         self.settings = settings
         self.encoder = encoder
         self.model_name = model_name
-        self._cache: OrderedDict[str, Matrix] = OrderedDict()
+        self._cache: OrderedDict[bytes, Matrix] = OrderedDict()
 
     def __call__(self, trace: Trace) -> Outcome:
-        """Score one trace (trace-supplied vectors win over the model)."""
-        if self.settings.trace_embeddings and "embeddings" in trace.metadata:
+        """Score one trace (trace-supplied vectors win over the model; null is absent)."""
+        if self.settings.trace_embeddings and trace.metadata.get("embeddings") is not None:
             scores, skipped, detail = score_supplied(from_metadata(trace.metadata["embeddings"]))
             return Outcome("trace", scores, skipped, detail)
         if self.encoder is None:
@@ -122,18 +130,19 @@ class EmbeddingScorer:
         out: dict[str, Matrix] = {}
         missing: list[str] = []
         for t in texts:
-            hit = cache.get(t)
+            key = _key(t)
+            hit = cache.get(key)
             if hit is None:
                 missing.append(t)
             else:
-                cache.move_to_end(t)
+                cache.move_to_end(key)
                 out[t] = hit
         if missing:
             vectors = encoder.encode(missing)
             for t, v in zip(missing, vectors, strict=True):
                 out[t] = v
                 if size:
-                    cache[t] = v
+                    cache[_key(t)] = v.copy()  # a view would keep the whole batch alive
             while len(cache) > size:
                 cache.popitem(last=False)
         return out, len(texts) - len(missing), len(missing)

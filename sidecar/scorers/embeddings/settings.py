@@ -1,15 +1,15 @@
 """Settings of the optional embeddings tier (``embeddings:``; env ``RAG_SIDECAR_EMBEDDINGS__*``).
 
 Everything that can change an embedding score (model file, tokenizer, token and
-sentence limits) is folded into the scorer version, hence into the events'
-``event_id``; operational knobs (rate, threads, queue, cache) are not.
+sentence limits, ``trace_embeddings``) is folded into the scorer version, hence into
+the events' ``event_id``; operational knobs (rate, threads, queue, cache) are not.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EmbeddingsSettings(BaseModel):
@@ -76,3 +76,12 @@ class EmbeddingsSettings(BaseModel):
             if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
                 raise ValueError("must be 64 hex digits")
         return value
+
+    @model_validator(mode="after")
+    def _has_vectors(self) -> EmbeddingsSettings:
+        """Enabled needs a source of vectors: the local model or the trace's own."""
+        if self.enabled and not (self.local_model or self.trace_embeddings):
+            raise ValueError(
+                "local_model and trace_embeddings are both false: nothing could be scored"
+            )
+        return self
