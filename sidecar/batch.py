@@ -259,11 +259,11 @@ def terminate_on_sigterm() -> Iterator[Termination]:
 
 
 def finite(settings: Settings) -> Settings:
-    """``settings`` for a run that must read all of its input: the pipeline blocks when
-    full (``overflow: drop`` belongs to a live sidecar that may shed load)."""
-    return settings.model_copy(
-        update={"pipeline": settings.pipeline.model_copy(update={"overflow": "block"})}
-    )
+    """``settings`` for a run that must read all of its input: the pipeline, the judge and
+    the embeddings tier block when full (dropping belongs to a live sidecar that may shed
+    load; a backfill with ``--judge-rate 1`` must judge every trace, within the budget)."""
+    blocking = {"overflow": "block", "background_overflow": "block"}
+    return settings.model_copy(update={"pipeline": settings.pipeline.model_copy(update=blocking)})
 
 
 class ProgressSink:

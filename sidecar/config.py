@@ -101,6 +101,12 @@ class PipelineSettings(BaseModel):
         description="When a queue is full: 'block' applies backpressure to the source; "
         "'drop' discards the batch and counts it (lossy: never acknowledged).",
     )
+    background_overflow: Literal["block", "drop"] = Field(
+        "drop",
+        description="When the judge's or the embeddings' queue is full: 'drop' skips the trace "
+        "for that tier (counted as backpressure: a slow judge never slows scoring); 'block' "
+        "waits for room (score and replay always block: every sample is judged).",
+    )
     max_record_bytes: int = Field(1 << 20, ge=256, description="Larger records are dead-lettered.")
     stall_timeout_s: float = Field(
         60.0, gt=0, description="/healthz fails when a stage holds work this long without progress."

@@ -333,6 +333,7 @@ class Pipeline:
                 for task in tasks:  # a permanent failure stops the other sinks' retries too
                     task.cancel()
                 raise
+            wait = self.settings.background_overflow == "block"
             for item in items:
                 results = item.results + item.extra if item.extra else item.results
                 source = item.batch.source
@@ -350,11 +351,17 @@ class Pipeline:
                 done += 1
                 if self.embeddings is not None:
                     for r in item.results:
+                        if wait:
+                            await self.embeddings.room_for(r)
                         self.embeddings.offer(r)
                 if self.judge is not None:
                     offer, fbj = self.judge.offer, self.feedback
                     for r in results:
-                        if r.event.sampled.selected and not offer(r) and fbj is not None:
+                        if not r.event.sampled.selected:
+                            continue
+                        if wait:
+                            await self.judge.room_for(r)
+                        if not offer(r) and fbj is not None:
                             fbj.refused(r.event.trace_id)
                     if fbj is not None and item.late:
                         fbj.offer_late(item.late, offer)

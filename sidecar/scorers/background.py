@@ -76,6 +76,8 @@ class BackgroundStage(ABC, Generic[JobT]):
         self._write: Write | None = None
         self._closing = False
         self._inflight = 0
+        self._room = asyncio.Event()
+        """Set whenever a worker takes a job (the queue has room again)."""
 
     async def start(self, write: Write) -> None:
         """Start the workers; derived events are handed to ``write``."""
@@ -85,6 +87,7 @@ class BackgroundStage(ABC, Generic[JobT]):
     async def aclose(self) -> None:
         """Stop taking work; let it finish within ``shutdown_timeout_s``; count the rest."""
         self._closing = True
+        self._room.set()  # nobody waits for room in a closing stage
         if self._workers:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._shutdown_timeout_s):
@@ -102,9 +105,18 @@ class BackgroundStage(ABC, Generic[JobT]):
         if abandoned:
             self._count_shutdown(abandoned)
 
+    async def wait_for_room(self, reserve: int = 0) -> None:
+        """Return once the queue has more than ``reserve`` free slots (or it is closing):
+        an offer made then is not refused for backpressure."""
+        q = self._queue
+        while q.maxsize - q.qsize() <= reserve and not self._closing and self._workers:
+            self._room.clear()
+            await self._room.wait()
+
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
+            self._room.set()
             self._inflight += 1
             try:
                 await self._run(job)

@@ -103,6 +103,25 @@ async def test_slow_judge_never_slows_heuristics(tmp_path: Path) -> None:
     assert skipped is not None and skipped > 250
 
 
+async def test_a_blocking_background_tier_judges_every_sample(tmp_path: Path) -> None:
+    """score and replay (pipeline.background_overflow: block): a judge slower than the
+    input with a queue of 2 judged ~10 of 300 and skipped the rest as backpressure."""
+    async with FakeJudge(default=Reply(delay_s=0.01)) as fake:
+        docs, registry, _ = await run_file(
+            tmp_path,
+            {"url": fake.url, "rate_per_minute": 100_000, "concurrency": 2, "queue_size": 2,
+             "cache_size": 0},
+            sampling={"rate": 1.0},
+            pipeline={"background_overflow": "block"},
+        )  # fmt: skip
+    assert sum(d["type"] == "heuristic" for d in docs) == 300
+    assert sum(d["type"] == "judge" for d in docs) == 300
+    skipped = registry.get_sample_value(
+        "rag_sidecar_judge_skipped_total", {"judge": "default", "reason": "backpressure"}
+    )
+    assert not skipped
+
+
 async def test_cli_run_with_judge_url(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     async with FakeJudge() as fake:

@@ -108,6 +108,11 @@ class EmbeddingStage(BackgroundStage[Result]):
 
     # ---------------------------------------------------------------------- offer
 
+    async def room_for(self, result: Result) -> None:
+        """Wait until :meth:`offer` would not refuse ``result`` for backpressure."""
+        if self.wants(result.event.trace_id):
+            await self.wait_for_room()
+
     def offer(self, result: Result) -> bool:
         """Queue a trace if it is in the sample, without blocking; False when not queued."""
         if not self.wants(result.event.trace_id):

@@ -188,6 +188,11 @@ class JudgeRouter:
 
     # ---------------------------------------------------------------------- offer
 
+    async def room_for(self, result: Result) -> None:
+        """Wait until the primary would take ``result`` without refusing it for backpressure
+        (shadows and escalations are second opinions: they may still skip it)."""
+        await self.primary.room_for(result)
+
     def offer(self, result: Result) -> bool:
         """Offer a sampled trace to the primary and the shadows; the primary's answer."""
         trace_id = result.trace.trace_id

@@ -142,6 +142,11 @@ class JudgeStage(BackgroundStage[_Job]):
             except Exception:
                 log.exception("judge on_failed hook failed", extra={"fields": {"judge": self.name}})
 
+    async def room_for(self, result: Result) -> None:
+        """Wait until :meth:`offer` would not refuse ``result`` for backpressure."""
+        priority = is_priority(result.event.sampled.reasons)
+        await self.wait_for_room(0 if priority else self._open_slots_floor)
+
     def offer(self, result: Result, *, fresh: bool = False) -> bool:
         """Queue a sampled trace for judging without blocking; False when it was skipped.
 
