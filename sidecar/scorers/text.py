@@ -9,7 +9,8 @@ query, the answer, the chunks and every word list, so matches stay consistent.
 
 Chinese and Japanese are written without spaces: each Han or kana character is
 a token of its own (as in sacreBLEU's ``zh`` tokenizer), so a paraphrase meets
-its chunk and lengths count characters. Non-ASCII text is NFKC-normalised first
+its chunk and lengths count characters. Words of the Brahmic scripts (Hindi, Tamil,
+Bengali...) keep their vowel signs (combining marks). Non-ASCII text is NFKC-normalised first
 (PDF ligatures, full-width forms and decomposed accents meet their plain forms).
 
 *Content tokens* are the normalised tokens minus :data:`STOP_WORDS` (which hold
@@ -58,6 +59,14 @@ WORD_RE: Final = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
 # Han or kana, no full-width form).
 _RUN_RE: Final = re.compile(r"[^\W_]+")
 _MAY_HOLD_CJK_RE: Final = re.compile("[\u2e80-\U0002fa1f\U00030000-\U0003134f]")
+# Brahmic scripts of South Asia (Devanagari to Sinhala) write vowel signs and viramas as
+# combining marks, which are not word characters to ``re``: "भारत" split into "भ" "रत".
+# In text holding them, every character of those blocks but the dandas joins a word.
+_INDIC: Final = "\u0900-\u0963\u0966-\u0dff"
+_MAY_HOLD_INDIC_RE: Final = re.compile(f"[{_INDIC}]")
+_MAY_HOLD_EITHER_RE: Final = re.compile(f"[{_INDIC}\u2e80-\U0002fa1f\U00030000-\U0003134f]")
+_RUN_INDIC_RE: Final = re.compile(rf"(?:[^\W_]|[{_INDIC}])+")
+_WORD_INDIC_RE: Final = re.compile(rf"[{_CJK}]|(?:[^\W_{_CJK}]|[{_INDIC}])+")
 
 # Strip the "s" of a token that has >= 3 word characters before it, the last of
 # which is not an "s", and no word character after it (Han and kana characters
@@ -115,12 +124,21 @@ STOP_WORDS: Final[frozenset[str]] = frozenset(
 
 def _fold(text: str) -> tuple[str, re.Pattern[str]]:
     """Non-ASCII ``text`` NFKC-normalised and lowercased, and the regex of its tokens."""
-    if _MAY_HOLD_CJK_RE.search(text) is None:
+    try:  # Latin-1 only (most accented Latin text): a copy in C, no regex scan
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        pass
+    else:
         return unicodedata.normalize("NFKC", text).lower(), _RUN_RE
+    if _MAY_HOLD_EITHER_RE.search(text) is None:  # Greek, Cyrillic...: one scan
+        return unicodedata.normalize("NFKC", text).lower(), _RUN_RE
+    indic = _MAY_HOLD_INDIC_RE.search(text) is not None
+    if _MAY_HOLD_CJK_RE.search(text) is None:
+        return unicodedata.normalize("NFKC", text).lower(), _RUN_INDIC_RE if indic else _RUN_RE
     for char in _FULLWIDTH_PUNCTUATION:
         if char in text:
             text = text.replace(char, " ")
-    return unicodedata.normalize("NFKC", text).lower(), WORD_RE
+    return unicodedata.normalize("NFKC", text).lower(), _WORD_INDIC_RE if indic else WORD_RE
 
 
 def tokenize(text: str) -> list[str]:

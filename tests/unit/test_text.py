@@ -174,3 +174,11 @@ def test_contraction_fragments_are_stop_words() -> None:
     # "doesn't" splits into "doesn" + "t": neither is content (as in NLTK's list).
     text = "The API doesn't support it; it isn't there, we'll see, Apple's I've they're"
     assert content_tokens(text) == {"api", "support", "see", "apple"}
+
+
+def test_brahmic_words_keep_their_vowel_signs() -> None:
+    """Vowel signs are combining marks, not word characters to re: "भारत" became "भ" "रत"
+    (answer_length inflated, groundedness matched fragments)."""
+    assert tokenize("भारत की राजधानी नई दिल्ली है।") == ["भारत", "की", "राजधानी", "नई", "दिल्ली", "है"]
+    assert tokenize("தமிழ்நாடு மாநிலம்") == ["தமிழ்நாடு", "மாநிலம்"]
+    assert tokenize("Größe und Gewicht") == ["größe", "und", "gewicht"]  # others as before
