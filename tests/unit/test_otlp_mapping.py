@@ -270,6 +270,7 @@ ASSISTANT = {"role": "assistant", "content": "Fine."}
         ('{"messages": [{"role": "user", "content": [{"type": "text", "text": "How?"}]}]}', "How?"),
         (json.dumps({"messages": [LC_HUMAN]}), "How?"),
         ('{"args": ["How?"], "kwargs": {}}', "How?"),
+        ('{"inputs": "How?", "tags": [], "kwargs": {"name": "x"}}', "How?"),  # OpenLLMetry
         ("[1] not json", "[1] not json"),
         ('{"unknown": 1}', None),
         ("   ", None),
@@ -287,6 +288,8 @@ def test_query_shapes(value: str, expected: str | None) -> None:
         ('{"output": "Fine."}', "Fine."),
         ('{"answer": "Fine.", "context": ["x"]}', "Fine."),
         ('"Fine."', "Fine."),
+        ('{"outputs": "Fine.", "kwargs": {"tags": []}}', "Fine."),  # OpenLLMetry
+        ('{"role": "assistant", "content": {"text": {"value": "Fine."}}}', "Fine."),
         (json.dumps([{"role": "user", "content": "How?"}, ASSISTANT]), "Fine."),
         ("", ""),
     ],

@@ -195,6 +195,8 @@ def _chunks(
             chunks += chunks_from_items(items)
         elif "gen_ai.retrieval.documents" in retriever.attrs:
             chunks += chunks_from_genai(retriever.attrs["gen_ai.retrieval.documents"])
+        elif "traceloop.entity.output" in retriever.attrs:
+            chunks += chunks_from_genai(retriever.attrs["traceloop.entity.output"])
     if not chunks:
         for reranker in rerankers:
             chunks += chunks_from_items(reranker.items("reranker.input_documents"))
@@ -202,7 +204,9 @@ def _chunks(
 
 
 def _retriever_label(span: SpanInfo) -> str | None:
-    source = as_text(span.attrs.get("gen_ai.data_source.id"))
+    source = as_text(span.attrs.get("gen_ai.data_source.id")) or as_text(
+        span.attrs.get("traceloop.entity.name")
+    )
     if source:
         return source
     name = span.name
@@ -279,7 +283,7 @@ def _query(
     llm: SpanInfo | None,
 ) -> str | None:
     for span in retrievers:
-        for key in ("gen_ai.retrieval.query.text", "input.value"):
+        for key in ("gen_ai.retrieval.query.text", "input.value", "traceloop.entity.input"):
             if key in span.attrs and (text := query_from(span.attrs[key])):
                 return text
     for span in rerankers:

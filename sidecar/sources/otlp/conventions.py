@@ -30,6 +30,9 @@ GENAI_KINDS: Final = {
     "create_agent": AGENT,
     "invoke_workflow": CHAIN,
     "plan": CHAIN,
+    # OpenLLMetry's extensions (its LangChain handler: chains and retrievers)
+    "execute_task": CHAIN,
+    "vector_db_retrieve": RETRIEVER,
 }
 TRACELOOP_KINDS: Final = {"workflow": CHAIN, "task": CHAIN, "agent": AGENT, "tool": "TOOL"}
 
@@ -74,6 +77,7 @@ EXACT: Final = frozenset(
         "traceloop.span.kind",
         "traceloop.entity.input",
         "traceloop.entity.output",
+        "traceloop.entity.name",
         "traceloop.association.properties.session_id",
         "traceloop.association.properties.user_id",
         # general
@@ -123,4 +127,15 @@ EVAL_KEYS: Final = {
 CONTENT_EVENTS: Final = {
     "gen_ai.content.prompt": "gen_ai.prompt",
     "gen_ai.content.completion": "gen_ai.completion",
+}
+# GenAI 1.28-1.36 message events recorded as span events (Azure AI Inference, …): the
+# message as JSON in ``gen_ai.event.content``, its role from the event name.
+EVENT_CONTENT: Final = "gen_ai.event.content"
+CHOICE_EVENT: Final = "gen_ai.choice"
+MESSAGE_EVENTS: Final = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+    CHOICE_EVENT: "assistant",
 }

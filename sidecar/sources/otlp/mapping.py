@@ -24,19 +24,23 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span
 
 from .conventions import (
     ANNOTATION_PREFIXES,
+    CHOICE_EVENT,
     CONTENT_EVENTS,
     ELEMENTS,
     EVAL_EVENT,
     EVAL_KEYS,
+    EVENT_CONTENT,
     EXACT,
     GENAI_KINDS,
     GENAI_LIST_PREFIXES,
     LIST_PREFIXES,
     LLM,
+    MESSAGE_EVENTS,
     RETRIEVER,
     TRACELOOP_KINDS,
     Convention,
 )
+from .values import loads
 
 _REMOTE_PARENT: Final = 0x300  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE | SPAN_FLAGS_CONTEXT_IS_REMOTE
 _STATUS_ERROR: Final = 2
@@ -271,8 +275,10 @@ class SpanMapper:
 
     @staticmethod
     def _events(span: Span, info: SpanInfo) -> int:
-        """Evaluations and content events into ``info``; returns the bytes kept."""
+        """Evaluations, content and message events into ``info``; returns the bytes kept."""
         kept = 0
+        inputs: list[dict[str, Any]] = []
+        outputs: list[dict[str, Any]] = []
         for event in span.events:
             if event.name == EVAL_EVENT:
                 result: dict[str, Any] = {}
@@ -290,7 +296,30 @@ class SpanMapper:
                     if kv.key == key and key not in info.attrs:
                         value = info.attrs[key] = any_value(kv.value)
                         kept += getsizeof(value) if isinstance(value, str) else kv.ByteSize()
+            elif event.name in MESSAGE_EVENTS:
+                for kv in event.attributes:
+                    if kv.key == EVENT_CONTENT:
+                        kept += kv.ByteSize()
+                        _message_event(event.name, any_value(kv.value), inputs, outputs)
+        # gen_ai.input.messages / gen_ai.output.messages attributes win over events
+        if inputs:
+            info.attrs.setdefault("gen_ai.input.messages", inputs)
+        if outputs:
+            info.attrs.setdefault("gen_ai.output.messages", outputs)
         return kept
+
+
+def _message_event(
+    name: str, body: Any, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
+) -> None:
+    """One ``gen_ai.<role>.message`` / ``gen_ai.choice`` event body as a chat message."""
+    message = loads(body) if isinstance(body, str) else body
+    if name == CHOICE_EVENT and isinstance(message, dict):
+        message = message.get("message", message)  # {"index", "finish_reason", "message"}
+    if not isinstance(message, dict):
+        return
+    message = {"role": MESSAGE_EVENTS[name], **message}
+    (outputs if name == CHOICE_EVENT else inputs).append(message)
 
 
 def _classify(info: SpanInfo) -> None:

@@ -27,6 +27,7 @@ QUERY_KEYS: Final = (
     "text",
     "message",
     "content",
+    "inputs",
 )
 ANSWER_KEYS: Final = (
     "answer",
@@ -38,8 +39,9 @@ ANSWER_KEYS: Final = (
     "text",
     "content",
     "message",
+    "outputs",
 )
-_NESTED: Final = ("inputs", "outputs", "kwargs", "data")
+_NESTED: Final = ("kwargs", "data")
 _DOC_ID_KEYS: Final = ("doc_id", "document_id", "chunk_id", "node_id", "id", "source")
 _DOC_SOURCE_KEYS: Final = ("source", "file_path", "url", "uri", "file_name", "title")
 _DOC_TEXT_KEYS: Final = ("content", "text", "page_content", "document", "chunk")
@@ -113,6 +115,10 @@ def message_text(message: dict[str, Any]) -> str | None:
     parts = message.get("parts")
     if isinstance(parts, list):
         return _parts_text(parts, "content")
+    if isinstance(content, dict):  # OpenAI Assistants / Azure AI Agents
+        text = content.get("text")
+        text = text.get("value") if isinstance(text, dict) else text
+        return text if isinstance(text, str) else None
     kwargs = message.get("kwargs")
     if isinstance(kwargs, dict):
         return message_text(kwargs)
@@ -125,7 +131,8 @@ def message_text(message: dict[str, Any]) -> str | None:
     if texts:
         texts.sort(key=lambda kv: _index_in(kv[0]))
         return "".join(str(v) for _, v in texts if isinstance(v, str))
-    return None
+    text = message.get("text")  # OpenInference llm.prompts / llm.choices: prompt.text, …
+    return text if isinstance(text, str) else None
 
 
 def _parts_text(parts: list[Any], field: str) -> str | None:
@@ -238,9 +245,12 @@ def chunks_from_items(items: list[dict[str, Any]]) -> list[Chunk]:
 
 
 def chunks_from_genai(value: Any) -> list[Chunk]:
-    """``gen_ai.retrieval.documents``: a JSON string or structured list of ``{id, score, …}``."""
+    """``gen_ai.retrieval.documents``: a JSON string or structured list of ``{id, score, …}``;
+    also OpenLLMetry's retriever output ``{"documents": [{page_content, metadata}]}``."""
     if isinstance(value, str):
         value = loads(value)
+    if isinstance(value, dict):
+        value = value.get("documents")
     if not isinstance(value, list):
         return []
     return [_chunk(doc) for doc in value if isinstance(doc, dict)]
