@@ -17,9 +17,9 @@
   ``max_poll_interval_ms`` and never drops the replica from the group. Above
   ``kafka.max_in_flight`` records read but not written (queued here included), every
   assigned partition is paused; below half of it they resume.
-* ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset (none
-  before the group's first commit on the partition; while
-  paused, the log-end offsets are asked for every commit interval: nothing is fetched).
+* ``rag_sidecar_kafka_lag{topic,partition}`` = high watermark − committed offset (before
+  the group's first commit, − its reset offset; while paused, the log-end offsets are
+  asked for every commit interval: nothing is fetched).
 * Headers are never read (faststream's parser, which fails a batch on one binary header,
   is replaced); ``?pattern=`` must match a whole topic name, as in Kafka's Java clients.
 """
@@ -44,7 +44,7 @@ from ..config import KafkaSettings, KafkaSpec
 from ..kafkautil import faststream_security, to_record
 from ..stages import Batch, Emit, Record
 from .kafka_faststream import counting_logger, raw_decoder, raw_parser, topic_pattern
-from .kafka_offsets import LagCollector, PartitionOffsets, log_end_offsets
+from .kafka_offsets import LagCollector, PartitionOffsets, log_end_offsets, reset_offset
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ class KafkaSource:
             end = self._ends.get(tp) if tp in assigned else None
             if end is not None:
                 hw = end if hw is None else max(hw, end)
-            out.append((tp, hw, part.committed))
+            out.append((tp, hw, part.done_to))
         return out
 
     async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
@@ -372,11 +372,13 @@ class KafkaSource:
         """Start tracking newly assigned partitions from their committed offsets."""
         self.rebalances.labels("assigned").inc(len(assigned))
         for tp in assigned:
-            committed = None
+            committed = start = None
             if self._consumer is not None:
                 with contextlib.suppress(Exception):
                     committed = await self._consumer.committed(tp)
-            self._parts[tp] = PartitionOffsets(committed)
+                if committed is None:
+                    start = await reset_offset(self._consumer, tp, self.settings.auto_offset_reset)
+            self._parts[tp] = PartitionOffsets(committed, start)
         if self.paused and self._consumer is not None and assigned:
             self._consumer.pause(*assigned)
 

@@ -25,10 +25,17 @@ log = logging.getLogger(__name__)
 class PartitionOffsets:
     """One partition's batches in read order; commit point = end of the finished prefix."""
 
-    def __init__(self, committed: int | None = None) -> None:
+    def __init__(self, committed: int | None = None, start: int | None = None) -> None:
+        """``start``: where a group without a committed offset began (its reset offset)."""
         self._open: deque[list[Any]] = deque()  # [next_offset, finished]
         self.commit_point: int | None = committed
         self.committed: int | None = committed
+        self.start = start
+
+    @property
+    def done_to(self) -> int | None:
+        """The offset the lag counts from: the committed one, else where the group began."""
+        return self.start if self.committed is None else self.committed
 
     def add(self, next_offset: int) -> list[Any]:
         """Register a batch whose last offset is ``next_offset - 1``; returns its handle."""
@@ -47,6 +54,20 @@ class PartitionOffsets:
         if self.commit_point is not None and self.commit_point != self.committed:
             return self.commit_point
         return None
+
+
+async def reset_offset(consumer: AIOKafkaConsumer, tp: TopicPartition, reset: str) -> int | None:
+    """Where a group without a committed offset starts reading ``tp`` (``auto_offset_reset``:
+    the log start or the log end); None when the broker does not say."""
+    try:
+        found = await (
+            consumer.beginning_offsets([tp]) if reset == "earliest" else consumer.end_offsets([tp])
+        )
+    except Exception as exc:
+        log.debug("kafka reset offset unavailable", extra={"fields": {"error": repr(exc)}})
+        return None
+    offset: int | None = found.get(tp)
+    return offset
 
 
 async def log_end_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
@@ -86,8 +107,8 @@ class LagCollector(Collector):
             "rag_sidecar_kafka_paused", "1 while partitions are paused for backpressure."
         )
         for tp, hw, committed in self._source.positions():
-            # Before the group's first commit there is no lag to speak of: hw - 0 would
-            # show a whole topic (for ever on an idle partition read from `latest`).
+            # Before the group's first commit, from where it began (its reset offset): hw - 0
+            # showed a whole topic (for ever on an idle partition read from `latest`).
             if hw is not None and committed is not None:
                 lag.add_metric([tp.topic, str(tp.partition)], max(hw - committed, 0))
         in_flight.add_metric([], self._source.in_flight)

@@ -139,3 +139,22 @@ async def test_lag_keeps_growing_while_paused(kafka: Broker) -> None:
     finally:
         gate.set()
         await pipe.aclose()
+
+
+async def test_a_new_group_from_latest_on_an_idle_topic_has_no_lag(kafka: Broker) -> None:
+    """Nothing is read, so nothing is ever committed: the lag counted from offset 0 and
+    showed the whole topic (600) for ever; it counts from where the group began."""
+    await create_topics(kafka.bootstrap, "traces", "events", "dlq", partitions=1)
+    await produce(kafka.bootstrap, "traces", [b"{}"] * 599)
+    await produce(kafka.bootstrap, "traces", [b"{}"])  # tansu's end offset: see above
+    registry = CollectorRegistry()
+    pipe = build_pipeline(kafka_settings(kafka, auto_offset_reset="latest"), registry)
+    labels = {"topic": "traces", "partition": "0"}
+    await pipe.start()
+    try:
+        await wait_for(lambda: registry.get_sample_value("rag_sidecar_kafka_lag", labels) == 0)
+        await produce(kafka.bootstrap, "traces", [orjson.dumps(make_trace(trace_id="new"))])
+        await wait_for(lambda: scored(registry) == 1)
+    finally:
+        await pipe.aclose()
+    assert await committed(kafka.bootstrap, "g1", "traces", 1) == {0: 601}

@@ -180,9 +180,11 @@ async def test_revoked_partitions_drop_their_unscored_batches() -> None:
         assert len(emitted) == 1
 
 
-def test_no_lag_series_before_the_groups_first_commit() -> None:
+def test_lag_before_the_groups_first_commit_counts_from_where_it_began() -> None:
     """A new group reading from `latest` on an idle partition never commits: hw - 0
     showed the whole topic as lag for ever (and fired KafkaLagGrowing)."""
+    assert PartitionOffsets(None, start=5000).done_to == 5000
+    assert PartitionOffsets(4200, start=5000).done_to == 4200  # a commit wins
 
     class Positions:
         in_flight, paused = 0, False
@@ -195,7 +197,7 @@ def test_no_lag_series_before_the_groups_first_commit() -> None:
     lag = lambda p: registry.get_sample_value(  # noqa: E731
         "rag_sidecar_kafka_lag", {"topic": "t", "partition": p}
     )
-    assert lag("0") is None and lag("1") == 800
+    assert lag("0") is None and lag("1") == 800  # no start known either: no series
 
 
 def test_consumer_errors_logged_by_faststream_are_counted_and_still_logged(
