@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -44,7 +44,13 @@ from ..config import KafkaSettings, KafkaSpec
 from ..kafkautil import faststream_security, to_record
 from ..stages import Batch, Emit, Record
 from .kafka_faststream import counting_logger, raw_decoder, raw_parser, topic_pattern
-from .kafka_offsets import LagCollector, PartitionOffsets, log_end_offsets, reset_offset
+from .kafka_offsets import (
+    LagCollector,
+    PartitionOffsets,
+    Rebalance,
+    log_end_offsets,
+    reset_offset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +148,7 @@ class KafkaSource:
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=s.heartbeat_interval_ms,
             max_poll_interval_ms=s.max_poll_interval_ms,
-            listener=_Rebalance(self),
+            listener=Rebalance(self),
             parser=raw_parser,
             decoder=raw_decoder,
         )
@@ -369,16 +375,19 @@ class KafkaSource:
             )
 
     async def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        """Start tracking newly assigned partitions from their committed offsets."""
+        """Track newly assigned partitions (entries first: records arriving while the
+        committed offsets are asked for go into them), from their committed offsets."""
         self.rebalances.labels("assigned").inc(len(assigned))
-        for tp in assigned:
-            committed = start = None
-            if self._consumer is not None:
-                with contextlib.suppress(Exception):
-                    committed = await self._consumer.committed(tp)
-                if committed is None:
-                    start = await reset_offset(self._consumer, tp, self.settings.auto_offset_reset)
-            self._parts[tp] = PartitionOffsets(committed, start)
+        parts = [self._parts.setdefault(tp, PartitionOffsets()) for tp in assigned]
+        for tp, part in zip(assigned, parts, strict=True):
+            if (consumer := self._consumer) is None:
+                continue
+            with contextlib.suppress(Exception):
+                committed = await consumer.committed(tp)
+                if part.committed is None:
+                    part.committed = committed
+            if part.committed is None:
+                part.start = await reset_offset(consumer, tp, self.settings.auto_offset_reset)
         if self.paused and self._consumer is not None and assigned:
             self._consumer.pause(*assigned)
 
@@ -387,14 +396,3 @@ def _retrieve(task: asyncio.Future[None]) -> None:
     """Read a detached commit's outcome (it was already counted as failed)."""
     if not task.cancelled():
         task.exception()
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, source: KafkaSource) -> None:
-        self._source = source
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self._source.on_revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self._source.on_assigned(list(assigned))

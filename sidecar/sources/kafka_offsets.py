@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -116,3 +116,21 @@ class LagCollector(Collector):
         yield lag
         yield in_flight
         yield paused
+
+
+class _Assignments(Protocol):
+    async def on_revoked(self, revoked: list[TopicPartition]) -> None: ...
+    async def on_assigned(self, assigned: list[TopicPartition]) -> None: ...
+
+
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands aiokafka's rebalance callbacks to the source."""
+
+    def __init__(self, source: _Assignments) -> None:
+        self._source = source
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._source.on_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._source.on_assigned(list(assigned))
