@@ -271,7 +271,9 @@ def _kafka(d: Board) -> None:
     d.add(
         ts(
             "Commits and rebalances",
-            "Offset commits per second by outcome, and partition assignment changes by kind.",
+            "Offset commits per second by outcome, partition assignment changes by kind, and "
+            "consumer errors by exception (retried every 5 s: a steady line is a consumer that "
+            "scores nothing, alert RagSidecarKafkaConsumerFailing).",
             [
                 target(
                     f"sum by (outcome) (rate(rag_sidecar_kafka_commits_total{{{QI}}}[{R}]))",
@@ -282,6 +284,11 @@ def _kafka(d: Board) -> None:
                     f"sum by (kind) (rate(rag_sidecar_kafka_rebalances_total{{{QI}}}[{R}]))",
                     "rebalance {{kind}}",
                     "B",
+                ),
+                target(
+                    f"sum by (error) (rate(rag_sidecar_kafka_consumer_errors_total{{{QI}}}[{R}]))",
+                    "error {{error}}",
+                    "C",
                 ),
             ],
             unit="ops",
