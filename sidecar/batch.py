@@ -29,7 +29,7 @@ from .sinks.jsonl import JsonlDeadLetterSink, JsonlEventSink
 from .sinks.openmetrics import OpenMetricsBackfillSink
 from .sources.file import FileSource
 from .sources.replay import KafkaReplaySource, ReplayRange
-from .stages import DeadLetter, Result, Sink
+from .stages import DeadLetter, DeadLetterSink, Result, Sink
 from .summary import summarize
 
 
@@ -60,6 +60,33 @@ class ReportSink:
 
     async def aclose(self) -> None:
         """The report is written on close."""
+
+
+class BackfilledDeadLetters:
+    """Writes dead letters to their sink, and counts them in the OpenMetrics backfill
+    (``rag_sidecar_traces_total{outcome="invalid"}`` at the records' own times)."""
+
+    def __init__(self, inner: DeadLetterSink, om: OpenMetricsBackfillSink) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._om = om
+
+    async def start(self) -> None:
+        """Start the inner sink."""
+        await self._inner.start()
+
+    async def write(self, letters: Sequence[DeadLetter]) -> None:
+        """Write, then count (a letter not written is not counted)."""
+        await self._inner.write(letters)
+        self._om.dead_letters(letters)
+
+    async def flush(self) -> None:
+        """Flush the inner sink."""
+        await self._inner.flush()
+
+    async def aclose(self) -> None:
+        """Close the inner sink."""
+        await self._inner.aclose()
 
 
 class CountingDeadLetters:
@@ -172,12 +199,11 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
                 extra_labels={"backfill": req.backfill_id or engine.version},
             )
             sinks.append(om)
+        dead_letters: DeadLetterSink = build_dead_letter_sink(req.dead_letter, settings)
+        if om is not None:
+            dead_letters = BackfilledDeadLetters(dead_letters, om)
         pipeline = build_pipeline(
-            settings,
-            registry,
-            sources=[source],
-            sinks=sinks,
-            dead_letters=build_dead_letter_sink(req.dead_letter, settings),
+            settings, registry, sources=[source], sinks=sinks, dead_letters=dead_letters
         )
     except BaseException:
         await source.aclose()

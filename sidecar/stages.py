@@ -82,12 +82,15 @@ class DeadLetter:
     raw: bytes
     received_at: float
     attrs: dict[str, str] | None = None
+    at: float | None = None
+    """The record's transport time (:attr:`Record.timestamp`), when it has one."""
 
     @classmethod
     def of(cls, record: Record, source: str, reason: str, detail: str) -> DeadLetter:
         """The dead letter of ``record`` (a pre-decoded trace's JSON when it has no bytes)."""
         raw = record.value if record.trace is None else record.trace.model_dump_json().encode()
-        return cls(reason, detail, source, record.origin, raw, record.arrival, record.attrs)
+        at = record.timestamp
+        return cls(reason, detail, source, record.origin, raw, record.arrival, record.attrs, at)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: raw bytes as UTF-8 text when possible, else base64."""

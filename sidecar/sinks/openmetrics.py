@@ -36,7 +36,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.utils import floatToGoString as _go_float
 
 from ..errors import PermanentError
-from ..stages import Result
+from ..stages import DeadLetter, Result
 from .prometheus import (
     COUNT_BUCKETS,
     RATING_BUCKETS,
@@ -199,21 +199,34 @@ class OpenMetricsBackfillSink:
         """Create the spill directory next to the output file."""
         self._spill_dir()
 
+    def _bucket(self, t: float) -> dict[_Series, list[float]] | None:
+        """The pending time bucket of time ``t`` (None: no place in time for it)."""
+        if not 0 <= t < _MAX_TIME:  # also NaN
+            self.skipped += 1
+            return None
+        self._max_t = max(self._max_t, t)
+        b = math.floor(t / self.step_s)
+        if self._last is not None and b <= self._last:
+            b = self._last + 1
+            self.late += 1
+        return self._pending.setdefault(b, {})
+
+    def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Count records that went to the dead-letter sink (``outcome="invalid"``) at their
+        own time, as the live sidecar counts them."""
+        for letter in letters:
+            d = None if letter.at is None else self._bucket(letter.at)
+            if d is not None:
+                self._observe(d, _TRACES, ("replay", "invalid"), 1.0)
+
     async def write(self, results: Sequence[Result]) -> None:
         """Aggregate a batch into its time buckets; emit buckets the watermark passed."""
-        step, limit = self.step_s, self._limit
+        limit = self._limit
         for r in results:
             ev = r.event
-            t = ev.timestamp
-            if not 0 <= t < _MAX_TIME:  # also NaN: no place in time to put it
-                self.skipped += 1
+            d = self._bucket(ev.timestamp)
+            if d is None:
                 continue
-            self._max_t = max(self._max_t, t)
-            b = math.floor(t / step)
-            if self._last is not None and b <= self._last:
-                b = self._last + 1
-                self.late += 1
-            d = self._pending.setdefault(b, {})
             lb = ev.labels
             app = limit("app", lb.app)
             model = limit("model", lb.model)

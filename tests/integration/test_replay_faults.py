@@ -356,3 +356,37 @@ def test_one_record_stamped_in_the_future_does_not_end_its_partition(
     res = run(replay_cmd(kafka.bootstrap, tmp_path, *args))
     assert res.returncode == 0, res.stderr
     assert sorted(trace_ids(events)) == sorted(f"t{i}" for i in range(100))
+
+
+def test_dead_letters_count_as_invalid_in_the_openmetrics_file(
+    kafka: Broker, tmp_path: Path
+) -> None:
+    """The live sidecar counts them in rag_sidecar_traces_total{outcome="invalid"}; a backfill
+    left them out, so an invalid-rate panel read 0 over the replayed history."""
+    asyncio.run(create_topics(kafka.bootstrap, "traces", partitions=1))
+    good = [(0, small(f"t{i}", T0 + i), T0 + i) for i in range(5)]
+    asyncio.run(produce(kafka.bootstrap, good))
+
+    async def bad() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+        await producer.start()
+        try:
+            for i in range(2):
+                await producer.send_and_wait(
+                    "traces", b"not json", timestamp_ms=(T0 + 10 + i) * 1000
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(bad())
+    om = tmp_path / "bf.om"
+    res = run(replay_cmd(kafka.bootstrap, tmp_path, "--from", str(T0), "--to", str(T0 + 60),
+                         "--openmetrics", str(om)))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    samples = re.findall(
+        r'rag_sidecar_traces_total\{source="replay",outcome="(\w+)",backfill="[^"]+"\} (\d+) (\d+)',
+        om.read_text(),
+    )
+    last = {outcome: int(v) for outcome, v, _ in samples}  # file order: time ascending
+    assert last == {"scored": 5, "invalid": 2}
+    assert len((tmp_path / "dlq.jsonl").read_text().splitlines()) == 2
