@@ -347,8 +347,6 @@ class Pipeline:
                         m.dead_letters.labels(letter.reason).inc()
                 if item.batch.records:
                     m.latency.observe(time.time() - item.batch.records[0].arrival)
-                item.batch.done(True)
-                done += 1
                 if self.embeddings is not None:
                     for r in item.results:
                         if wait:
@@ -365,6 +363,8 @@ class Pipeline:
                             fbj.refused(r.event.trace_id)
                     if fbj is not None and item.late:
                         fbj.offer_late(item.late, offer)
+                item.batch.done(True)  # once offered: drained() never while samples wait
+                done += 1
         except BaseException:
             for item in items[done:]:
                 item.batch.done(False)

@@ -107,8 +107,11 @@ class BackgroundStage(ABC, Generic[JobT]):
 
     async def wait_for_room(self, reserve: int = 0) -> None:
         """Return once the queue has more than ``reserve`` free slots (or it is closing):
-        an offer made then is not refused for backpressure."""
+        an offer made then is not refused for backpressure. At once when ``reserve`` is the
+        whole queue (it never has more room: the offer will be refused anyway)."""
         q = self._queue
+        if reserve >= q.maxsize:
+            return
         while q.maxsize - q.qsize() <= reserve and not self._closing and self._workers:
             self._room.clear()
             await self._room.wait()

@@ -122,6 +122,23 @@ async def test_a_blocking_background_tier_judges_every_sample(tmp_path: Path) ->
     assert not skipped
 
 
+async def test_a_blocking_background_tier_is_offered_every_sample_before_drained(
+    tmp_path: Path,
+) -> None:
+    """Batches were acknowledged before their samples waited for room in the judge's queue:
+    drained() (the end of a score run) came with the tail still waiting, and the drain
+    timeout then cut it off, uncounted (296 of 300 judged here)."""
+    async with FakeJudge(default=Reply(delay_s=0.02)) as fake:
+        docs, _, _ = await run_file(
+            tmp_path,
+            {"url": fake.url, "rate_per_minute": 100_000, "concurrency": 2, "queue_size": 2,
+             "cache_size": 0},
+            sampling={"rate": 1.0},
+            pipeline={"background_overflow": "block", "drain_timeout_s": 0.5},
+        )  # fmt: skip
+    assert sum(d["type"] == "judge" for d in docs) == 300
+
+
 async def test_cli_run_with_judge_url(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     async with FakeJudge() as fake:

@@ -417,3 +417,13 @@ async def test_offers_while_the_half_open_probe_is_out_are_refused_up_front(
         assert h.skipped("breaker_open") == 1 and h.stage.budget.tokens > tokens - 0.5
         breaker.record_success()
         assert h.stage.offer(result(2))
+
+
+async def test_room_for_never_waits_for_room_the_reserve_never_leaves() -> None:
+    """priority_reserve: 1.0 keeps the whole queue for priority samples: offer refuses every
+    other one, so (background_overflow: block) waiting for room for it never ended."""
+    async with FakeJudge() as fake, Harness(fake, queue_size=4, priority_reserve=1.0) as h:
+        plain = result(1, answer="one.")
+        await asyncio.wait_for(h.stage.room_for(plain), 2)
+        assert not h.stage.offer(plain)
+        assert h.skipped("backpressure") == 1
