@@ -13,8 +13,8 @@ its chunk and lengths count characters. Words of the Brahmic scripts (Hindi, Tam
 Bengali...) keep their vowel signs (combining marks). Non-ASCII text is NFKC-normalised first
 (PDF ligatures, full-width forms and decomposed accents meet their plain forms).
 
-*Content tokens* are the normalised tokens minus :data:`STOP_WORDS` (which hold
-the fragments contractions split into: "doesn't" → "doesn" + "t"); numbers are
+Contractions are split first (:func:`uncontract`: "doesn't" → "does not", "it's" →
+"it"). *Content tokens* are the normalised tokens minus :data:`STOP_WORDS`; numbers are
 kept (a hallucinated figure should count against groundedness). Everything runs
 in C: ASCII text (also text whose only non-ASCII characters are common
 punctuation such as curly quotes and dashes) takes a fast path (one
@@ -104,9 +104,24 @@ such than that the their theirs them themselves then there these they this those
 though through thus to too under until up upon us very via was we were what
 whatever when where whether which while who whom whose why will with within
 without would yet you your yours yourself yourselves
-ain aren couldn d didn doesn don hadn hasn haven isn ll m mightn mustn needn re s
-shan shouldn t ve wasn weren won wouldn
+ain aren ca couldn didn doesn hadn hasn haven isn ll mightn mustn needn re s sha
+shouldn t ve wasn weren wo wouldn
 """
+# Contractions are split before tokenising ("doesn't" -> "does not", "it's" -> "it",
+# "can't" -> "ca not"): the stems left are stop words, while "won", "don", "d", "m" stay
+# words ("Argentina won", "vitamin D", "30 m").
+_CLITIC_RE: Final = re.compile(r"(n)?['\u2019](?(1)t|(?:s|d|m|ll|re|ve))\b", re.IGNORECASE)
+
+
+def _unclitic(match: re.Match[str]) -> str:
+    return " " if match.group(1) is None else " not"
+
+
+def uncontract(text: str) -> str:
+    """``text`` with English contractions split off (see :data:`STOP_WORDS`)."""
+    if "'" in text or "\u2019" in text:
+        return _CLITIC_RE.sub(_unclitic, text)
+    return text
 
 
 def normalise_token(token: str) -> str:
@@ -119,7 +134,7 @@ def normalise_token(token: str) -> str:
 STOP_WORDS: Final[frozenset[str]] = frozenset(
     normalise_token(w) for w in _RAW_STOP_WORDS.split()
 ) | frozenset(_RAW_STOP_WORDS.split())
-"""English stop-words and contraction fragments, raw and normalised (~190 words)."""
+"""English stop-words and the stems contractions leave, raw and normalised (~190 words)."""
 
 
 def _fold(text: str) -> tuple[str, re.Pattern[str]]:
@@ -143,6 +158,7 @@ def _fold(text: str) -> tuple[str, re.Pattern[str]]:
 
 def tokenize(text: str) -> list[str]:
     """Lowercased, normalised word tokens of ``text``, in order."""
+    text = uncontract(text)
     if not text.isascii():
         for char in _COMMON_PUNCTUATION:
             if char in text:
@@ -160,6 +176,7 @@ def _raw_tokens(text: str) -> list[str]:
     The plural rule only ever drops the last character of a token, so it can be applied
     token by token afterwards (:func:`normalise_token`) with the same result.
     """
+    text = uncontract(text)
     if not text.isascii():
         for char in _COMMON_PUNCTUATION:
             if char in text:

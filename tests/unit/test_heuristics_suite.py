@@ -151,8 +151,9 @@ def test_chunks_are_tokenised_once_across_traces() -> None:
     assert (suite.token_cache.hits, suite.token_cache.misses) == (5, 3)
 
 
-# Traces whose scores changed meaning in heuristics-2 (CJK tokens, NFKC, contractions,
-# citations in code, refusal phrasings, card prefixes, 1-800 numbers), beside VARIED.
+# Traces whose scores changed meaning in heuristics-2 (CJK and Brahmic tokens, NFKC,
+# contractions split without eating "won"/"d", citations in code, refusal phrasings, card
+# prefixes, 1-800 numbers), beside VARIED.
 PROBES = [
     *VARIED,
     _trace("法国的首都是巴黎。", chunks=["巴黎是法国的首都。"], query="法国的首都是哪里？"),
@@ -161,9 +162,11 @@ PROBES = [
     _trace("I can't help but recommend Settings."),
     _trace("I don't have access to that information."),
     _trace("Order 7834 5612 9023 4457 ships; call 1-800-555-0199."),
+    _trace("भारत की राजधानी नई दिल्ली है।", chunks=["नई दिल्ली भारत की राजधानी है।"]),
+    _trace("Argentina won the cup; take vitamin D.", chunks=["Argentina lost the final."]),
 ]
 SCORES_DIGEST: dict[str, str] = {
-    "2": "6cc0004e65687afb",
+    "2": "c02b5a82f4632d30",  # heuristics-2 is first released with this digest
 }
 """HEURISTICS_VERSION → digest of the suite's output on PROBES. A code change that moves
 it must bump HEURISTICS_VERSION (events are re-identified) and add the new digest."""
