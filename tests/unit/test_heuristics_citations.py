@@ -90,3 +90,11 @@ def test_a_zero_in_code_does_not_make_the_answer_zero_based() -> None:
     out = _cite("Use:\n```python\nx = [0]\n```\nas documented [3].")
     assert out.values["citation_validity"] == 1.0
     assert out.flags == []
+
+
+def test_footnotes_and_azure_doc_citations() -> None:
+    """Markdown footnote references follow their word; Azure OpenAI on your data writes
+    [docN]. Neither was read, and "doc1" counted as an unsupported word."""
+    assert cited_indices("Reset it in Settings[^1], then log in again [^2].") == {1, 2}
+    assert cited_indices("Reset it in Settings [doc1][doc3].") == {1, 3}
+    assert cited_indices("arr[1] and a [doc] note") == set()

@@ -164,9 +164,10 @@ PROBES = [
     _trace("Order 7834 5612 9023 4457 ships; call 1-800-555-0199."),
     _trace("भारत की राजधानी नई दिल्ली है।", chunks=["नई दिल्ली भारत की राजधानी है।"]),
     _trace("Argentina won the cup; take vitamin D.", chunks=["Argentina lost the final."]),
+    _trace("Open Settings [doc1] and Security[^2]."),
 ]
 SCORES_DIGEST: dict[str, str] = {
-    "2": "c02b5a82f4632d30",  # heuristics-2 is first released with this digest
+    "2": "118fb21053405710",  # heuristics-2 is first released with this digest
 }
 """HEURISTICS_VERSION → digest of the suite's output on PROBES. A code change that moves
 it must bump HEURISTICS_VERSION (events are re-identified) and add the new digest."""

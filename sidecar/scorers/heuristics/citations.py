@@ -1,7 +1,9 @@
-"""Bracketed citations of chunks: ``[1]``, ``[1, 2]``, ``[1; 3]``, ``[1-3]``, ``[2–4]``.
+"""Bracketed citations of chunks: ``[1]``, ``[1, 2]``, ``[1; 3]``, ``[1-3]``, ``[2–4]``,
+Markdown footnotes ``[^1]`` and Azure OpenAI's ``[doc1]``.
 
 A citation is ``[`` + 1–3 digit numbers separated by ``,``/``;`` or joined by a
-range dash + ``]``, not preceded by a letter or digit (``arr[1]`` is code) and
+range dash + ``]``, not preceded by a letter or digit (``arr[1]`` is code; a footnote
+``word[^1]`` may be) and
 not followed by ``(`` (``[1](url)`` is a Markdown link), and not inside a
 Markdown code span or fenced code block (``x = [0, 1]`` is code). Four-digit
 numbers (``[2023]``) are not citations. Ranges expand (at most :data:`MAX_RANGE`
@@ -25,7 +27,7 @@ MAX_RANGE: Final = 50
 """Widest range (``[a-b]``) that is expanded index by index."""
 
 _CITATION_RE: Final = re.compile(
-    r"\[(\d{1,3}(?:\s*[-–]\s*\d{1,3})?(?:\s*[,;]\s*\d{1,3}(?:\s*[-–]\s*\d{1,3})?)*)\]"
+    r"\[(?:\^|doc)?(\d{1,3}(?:\s*[-–]\s*\d{1,3})?(?:\s*[,;]\s*\d{1,3}(?:\s*[-–]\s*\d{1,3})?)*)\]"
 )
 _PART_RE: Final = re.compile(r"(\d+)(?:\s*[-–]\s*(\d+))?")
 # A fenced code block (closed), or an inline code span on one line.
@@ -41,8 +43,8 @@ def cited_indices(text: str) -> set[int]:
     found: set[int] = set()
     for match in _CITATION_RE.finditer(text):
         start, end = match.span()
-        if start and text[start - 1].isalnum():
-            continue
+        if start and text[start - 1].isalnum() and text[start + 1] != "^":  # a footnote
+            continue  # follows its word; arr[1] is code
         if text.startswith("(", end):
             continue
         body = match.group(1)

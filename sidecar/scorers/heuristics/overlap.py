@@ -7,8 +7,8 @@ All three are shares of distinct content tokens (see :mod:`sidecar.scorers.text`
 * ``context_query_overlap`` = |query ∩ context| / |query|;
 
 where *context* is the union of the non-blank chunks, and the answer's tokens
-leave out the numbers of its citations (the "2" of "[2]" is a marker, not a
-claim the chunks should hold). A value is omitted when its
+leave out the numbers of its citations (the "2" of "[2]" or "[^2]", the "doc2" of
+"[doc2]": markers, not claims the chunks should hold). A value is omitted when its
 denominator is empty, when the answer is blank (answer-side values) or when
 there is no non-blank chunk (context-side values): the ``empty_answer`` and
 ``empty_retrieval`` flags say why. ``low_groundedness`` is not raised for
@@ -46,7 +46,7 @@ class OverlapScorer(FamilyScorer):
         answer_blank = p.answer_blank
         answer = p.answer.content if not answer_blank else frozenset()
         if cited := answer_citations(p):
-            answer = answer.difference(map(str, cited))
+            answer = answer.difference(map(str, cited), [f"doc{i}" for i in cited])
         if query and not answer_blank:
             values["answer_query_overlap"] = len(query & answer) / len(query)
         context = [c.tokens for c in p.chunks if not c.blank]
