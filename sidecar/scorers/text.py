@@ -165,6 +165,8 @@ def tokenize(text: str) -> list[str]:
                 text = text.replace(char, " ")
         if not text.isascii():
             folded, words = _fold(text)
+            if words is _RUN_INDIC_RE or words is _WORD_INDIC_RE:  # marks join words: the
+                return [normalise_token(t) for t in words.findall(folded)]  # rule per token
             return words.findall(_PLURAL_RE.sub("", folded))
     raw = _PLURAL_ASCII_RE.sub(b"", text.encode("ascii").translate(_ASCII_TABLE))
     return raw.decode("ascii").split()
