@@ -49,7 +49,7 @@ from .kafka_offsets import (
     PartitionOffsets,
     Rebalance,
     log_end_offsets,
-    reset_offset,
+    reset_offsets,
 )
 
 log = logging.getLogger(__name__)
@@ -378,16 +378,17 @@ class KafkaSource:
         """Track newly assigned partitions (entries first: records arriving while the
         committed offsets are asked for go into them), from their committed offsets."""
         self.rebalances.labels("assigned").inc(len(assigned))
-        parts = [self._parts.setdefault(tp, PartitionOffsets()) for tp in assigned]
-        for tp, part in zip(assigned, parts, strict=True):
-            if (consumer := self._consumer) is None:
-                continue
-            with contextlib.suppress(Exception):
-                committed = await consumer.committed(tp)
-                if part.committed is None:
-                    part.committed = committed
-            if part.committed is None:
-                part.start = await reset_offset(consumer, tp, self.settings.auto_offset_reset)
+        parts = {tp: self._parts.setdefault(tp, PartitionOffsets()) for tp in assigned}
+        if (consumer := self._consumer) is not None:
+            for tp, part in parts.items():
+                with contextlib.suppress(Exception):
+                    committed = await consumer.committed(tp)
+                    if part.committed is None:
+                        part.committed = committed
+            fresh = {tp: part for tp, part in parts.items() if part.committed is None}
+            starts = await reset_offsets(consumer, list(fresh), self.settings.auto_offset_reset)
+            for tp, start in starts.items():
+                fresh[tp].start = start
         if self.paused and self._consumer is not None and assigned:
             self._consumer.pause(*assigned)
 

@@ -56,18 +56,21 @@ class PartitionOffsets:
         return None
 
 
-async def reset_offset(consumer: AIOKafkaConsumer, tp: TopicPartition, reset: str) -> int | None:
-    """Where a group without a committed offset starts reading ``tp`` (``auto_offset_reset``:
-    the log start or the log end); None when the broker does not say."""
+async def reset_offsets(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], reset: str
+) -> dict[TopicPartition, int]:
+    """Where a group without committed offsets starts reading ``tps`` (``auto_offset_reset``:
+    the log start or the log end), in one request per leader; empty when the broker does not
+    say."""
+    if not tps:
+        return {}
     try:
-        found = await (
-            consumer.beginning_offsets([tp]) if reset == "earliest" else consumer.end_offsets([tp])
-        )
+        ask = consumer.beginning_offsets if reset == "earliest" else consumer.end_offsets
+        found: dict[TopicPartition, int] = await ask(tps)
     except Exception as exc:
-        log.debug("kafka reset offset unavailable", extra={"fields": {"error": repr(exc)}})
-        return None
-    offset: int | None = found.get(tp)
-    return offset
+        log.debug("kafka reset offsets unavailable", extra={"fields": {"error": repr(exc)}})
+        return {}
+    return found
 
 
 async def log_end_offsets(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
