@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -62,23 +63,26 @@ class ReportSink:
         """The report is written on close."""
 
 
-class BackfilledDeadLetters:
-    """Writes dead letters to their sink, and counts them in the OpenMetrics backfill
-    (``rag_sidecar_traces_total{outcome="invalid"}`` at the records' own times)."""
+class ObservedDeadLetters:
+    """Writes dead letters to their sink, then hands the written ones to ``observe`` (the
+    report's counts in ``score``; ``traces_total{outcome="invalid"}`` at the records' own
+    times in a replay's OpenMetrics backfill). A letter not written is not observed."""
 
-    def __init__(self, inner: DeadLetterSink, om: OpenMetricsBackfillSink) -> None:
+    def __init__(
+        self, inner: DeadLetterSink, observe: Callable[[Sequence[DeadLetter]], None]
+    ) -> None:
         self.name = inner.name
         self._inner = inner
-        self._om = om
+        self._observe = observe
 
     async def start(self) -> None:
         """Start the inner sink."""
         await self._inner.start()
 
     async def write(self, letters: Sequence[DeadLetter]) -> None:
-        """Write, then count (a letter not written is not counted)."""
+        """Write, then observe."""
         await self._inner.write(letters)
-        self._om.dead_letters(letters)
+        self._observe(letters)
 
     async def flush(self) -> None:
         """Flush the inner sink."""
@@ -89,35 +93,12 @@ class BackfilledDeadLetters:
         await self._inner.aclose()
 
 
-class CountingDeadLetters:
-    """Writes dead letters to a file and counts them in the report."""
-
-    def __init__(
-        self, inner: JsonlDeadLetterSink, builder: ReportBuilder, progress: Progress
-    ) -> None:
-        self.name = inner.name
-        self._inner = inner
-        self._builder = builder
-        self._progress = progress
-
-    async def start(self) -> None:
-        """Start the file sink."""
-        await self._inner.start()
-
-    async def write(self, letters: Sequence[DeadLetter]) -> None:
-        """Write and count."""
-        await self._inner.write(letters)
-        for letter in letters:
-            self._builder.add_dead_letter(letter.reason)
-        self._progress.advance(len(letters))
-
-    async def flush(self) -> None:
-        """Flush the file sink."""
-        await self._inner.flush()
-
-    async def aclose(self) -> None:
-        """Close the file sink."""
-        await self._inner.aclose()
+def _count_dead_letters(
+    builder: ReportBuilder, progress: Progress, letters: Sequence[DeadLetter]
+) -> None:
+    for letter in letters:
+        builder.add_dead_letter(letter.reason)
+    progress.advance(len(letters))
 
 
 def _count_lines(files: Sequence[Path]) -> int:
@@ -145,10 +126,9 @@ async def score_files(settings: Settings, files: Sequence[Path], out: Path) -> s
             JsonlEventSink(FileSpec(out / "events.jsonl", "events"), mode="truncate"),
             ReportSink(builder, progress),
         ],
-        dead_letters=CountingDeadLetters(
+        dead_letters=ObservedDeadLetters(
             JsonlDeadLetterSink(FileSpec(out / "dead-letter.jsonl", "dead-letter")),
-            builder,
-            progress,
+            functools.partial(_count_dead_letters, builder, progress),
         ),
     )
     await run_to_end(pipeline, progress, "scoring")
@@ -201,7 +181,7 @@ async def replay_topic(settings: Settings, req: ReplayRequest) -> str:
             sinks.append(om)
         dead_letters: DeadLetterSink = build_dead_letter_sink(req.dead_letter, settings)
         if om is not None:
-            dead_letters = BackfilledDeadLetters(dead_letters, om)
+            dead_letters = ObservedDeadLetters(dead_letters, om.dead_letters)
         pipeline = build_pipeline(
             settings, registry, sources=[source], sinks=sinks, dead_letters=dead_letters
         )
