@@ -6,20 +6,19 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Sequence
 
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
 from sidecar.app import build_engine, build_pipeline, build_sources
-from sidecar.config import load_settings
+from sidecar.config import Settings, load_settings
 from sidecar.pipeline import Pipeline
 from sidecar.sources.kafka import KafkaSource
-from sidecar.stages import Result
+from sidecar.stages import Sink
 from tests.conftest import make_trace
 from tests.support.kafka_io import committed, create_topics, produce, read_all
-from tests.support.memory import MemoryDLQ
+from tests.support.memory import GatedSink, MemoryDLQ
 from tests.support.tansu import Broker
 
 pytestmark = pytest.mark.integration
@@ -39,6 +38,24 @@ def kafka_settings(broker: Broker, **over: object):  # type: ignore[no-untyped-d
             **over,
         },
     )
+
+
+def kafka_pipeline(
+    settings: Settings, sink: Sink
+) -> tuple[Pipeline, KafkaSource, CollectorRegistry]:
+    """A pipeline from the settings' Kafka source to ``sink`` alone (no events, no drift)."""
+    registry = CollectorRegistry()
+    [source] = build_sources(settings, registry)
+    assert isinstance(source, KafkaSource)
+    pipe = Pipeline(
+        sources=[source],
+        sinks=[sink],
+        dead_letters=MemoryDLQ(),
+        engine=build_engine(settings),
+        registry=registry,
+        settings=settings.pipeline,
+    )
+    return pipe, source, registry
 
 
 async def wait_for(cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -239,33 +256,10 @@ async def test_long_sink_outage_keeps_the_consumer_in_its_group(kafka: Broker) -
     await produce(
         kafka.bootstrap, "traces", [orjson.dumps(make_trace(trace_id=f"o{i}")) for i in range(n)]
     )
-    gate = asyncio.Event()
-    written: list[str] = []
-
-    class StuckSink:
-        name = "stuck"
-
-        async def start(self) -> None: ...
-        async def flush(self) -> None: ...
-        async def aclose(self) -> None: ...
-
-        async def write(self, results: Sequence[Result]) -> None:
-            await gate.wait()
-            written.extend(r.trace.trace_id for r in results)
-
     # Small batches: the pipeline's queues (2 x 8 batches) fill long before max_in_flight.
     settings = kafka_settings(kafka, max_poll_interval_ms=2000, max_in_flight=2000, max_records=50)
-    registry = CollectorRegistry()
-    [source] = build_sources(settings, registry)
-    assert isinstance(source, KafkaSource)
-    pipe = Pipeline(
-        sources=[source],
-        sinks=[StuckSink()],
-        dead_letters=MemoryDLQ(),
-        engine=build_engine(settings),
-        registry=registry,
-        settings=settings.pipeline,
-    )
+    sink = GatedSink()
+    pipe, source, _ = kafka_pipeline(settings, sink)
     await pipe.start()
     try:
         await wait_for(lambda: source.in_flight >= 900)  # the pipeline's queues are full
@@ -279,12 +273,12 @@ async def test_long_sink_outage_keeps_the_consumer_in_its_group(kafka: Broker) -
             idle = max(idle, consumer._subscription.fetcher_idle_time)
         assert idle < 1.0, f"the consumer stopped polling for {idle:.1f} s"
         assert source.paused and source.in_flight >= 2000  # read ahead up to max_in_flight
-        gate.set()
-        await wait_for(lambda: len(written) >= n)
+        sink.gate.set()
+        await wait_for(lambda: len(sink.written) >= n)
         await asyncio.sleep(0.5)  # a commit interval or two
     finally:
         await pipe.aclose()
-    assert set(written) == {f"o{i}" for i in range(n)}
+    assert set(sink.written) == {f"o{i}" for i in range(n)}
     offsets = await committed(kafka.bootstrap, "g1", "traces", 3)
     assert sum(o or 0 for o in offsets.values()) == n, offsets
 

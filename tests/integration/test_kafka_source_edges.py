@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from sidecar.app import build_engine, build_pipeline, build_sources
+from sidecar.app import build_pipeline
 from sidecar.config import load_settings
-from sidecar.pipeline import Pipeline
-from sidecar.sources.kafka import KafkaSource
-from sidecar.stages import Result
 from tests.conftest import make_trace
-from tests.integration.test_kafka import kafka_settings, scored, wait_for
+from tests.integration.test_kafka import kafka_pipeline, kafka_settings, scored, wait_for
 from tests.support.kafka_io import committed, create_topics, produce, read_all
-from tests.support.memory import MemoryDLQ
+from tests.support.memory import GatedSink
 from tests.support.tansu import Broker
 
 pytestmark = pytest.mark.integration
@@ -98,30 +94,9 @@ async def test_lag_keeps_growing_while_paused(kafka: Broker) -> None:
     the sidecar falls behind."""
     await create_topics(kafka.bootstrap, "traces", "events", partitions=1)
     await produce(kafka.bootstrap, "traces", [b"{}"] * 400)
-    gate = asyncio.Event()
-
-    class StuckSink:
-        name = "stuck"
-
-        async def start(self) -> None: ...
-        async def flush(self) -> None: ...
-        async def aclose(self) -> None: ...
-
-        async def write(self, results: Sequence[Result]) -> None:
-            await gate.wait()
-
     settings = kafka_settings(kafka, max_in_flight=100, max_records=50)
-    registry = CollectorRegistry()
-    [source] = build_sources(settings, registry)
-    assert isinstance(source, KafkaSource)
-    pipe = Pipeline(
-        sources=[source],
-        sinks=[StuckSink()],
-        dead_letters=MemoryDLQ(),
-        engine=build_engine(settings),
-        registry=registry,
-        settings=settings.pipeline,
-    )
+    sink = GatedSink()
+    pipe, source, registry = kafka_pipeline(settings, sink)
 
     def lag() -> float | None:
         labels = {"topic": "traces", "partition": "0"}
@@ -137,7 +112,7 @@ async def test_lag_keeps_growing_while_paused(kafka: Broker) -> None:
         await wait_for(lambda: lag() == 700, timeout=10)
         assert source.paused
     finally:
-        gate.set()
+        sink.gate.set()
         await pipe.aclose()
 
 

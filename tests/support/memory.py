@@ -36,6 +36,30 @@ class MemorySink:
         self.closed = True
 
 
+class GatedSink:
+    """Holds every write until ``gate`` is set (a sink stuck for as long as a test wants);
+    then records the trace ids written."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.written: list[str] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def write(self, results: Sequence[Result]) -> None:
+        await self.gate.wait()
+        self.written.extend(r.trace.trace_id for r in results)
+
+    async def flush(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
 class MemoryDLQ:
     def __init__(self) -> None:
         self.name = "memory"
